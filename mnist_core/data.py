@@ -1,0 +1,240 @@
+"""MNIST (or Fashion-MNIST) as whole tensors, verified before first use.
+
+The files are read through ``torchvision.datasets`` (which downloads and
+md5-checks them when they are missing) and taken whole from ``.data`` /
+``.targets``: no per-image work. Before torchvision reads a file, its size,
+IDX header and (for MNIST) SHA-256 are checked here, so a truncated or
+corrupted download stops with one clear message instead of a traceback or,
+worse, training on bad data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DATA_DIR_ENV = "MNIST_DATA_DIR"
+CACHE_DIR_ENV = "MNIST_CACHE_DIR"
+DEFAULT_ROOT = "MNIST_data"  # the tutorial's folder, so its download is reused
+
+# The published SHA-256 digests of the decompressed MNIST files.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+# name -> (torchvision class = folder under root, SHA-256 digests or None, class names)
+DATASETS = {
+    "mnist": ("MNIST", MNIST_SHA256, tuple(str(d) for d in range(10))),
+    "fashion": (
+        "FashionMNIST",
+        None,  # no published digests of the decompressed files: header + size checks only
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+}
+
+# file stem -> (IDX magic number, expected item count)
+_IDX_LAYOUT = {
+    "train-images-idx3-ubyte": (2051, 60000),
+    "train-labels-idx1-ubyte": (2049, 60000),
+    "t10k-images-idx3-ubyte": (2051, 10000),
+    "t10k-labels-idx1-ubyte": (2049, 10000),
+}
+
+
+class DataError(RuntimeError):
+    """The data cannot be used; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class MnistData:
+    """Training and test sets as tensors: images uint8 (N, 28, 28), labels int64 (N,)."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: tuple[str, ...]
+    name: str = "mnist"
+
+    def to(self, device: torch.device | str) -> "MnistData":
+        """The same data on ``device`` (no copy where it is already there)."""
+        return MnistData(
+            self.train_images.to(device), self.train_labels.to(device),
+            self.test_images.to(device), self.test_labels.to(device),
+            self.classes, self.name,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.train_images.device
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: the argument, else ``$MNIST_DATA_DIR``, else ``MNIST_data/``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_ROOT)
+
+
+def _cache_file() -> Path:
+    base = os.environ.get(CACHE_DIR_ENV)
+    if base:
+        return Path(base) / "verified.json"
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "mnist_core" / "verified.json"
+
+
+def _read_verified() -> dict:
+    try:
+        return json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_verified(entries: dict) -> None:
+    """Best effort: a read-only home only costs a re-hash next time."""
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_FIX = (
+    "Delete it so that it is downloaded again, or copy a good copy there "
+    "(MNIST's four files live in <root>/{folder}/raw/)."
+)
+
+
+def _check_layout(path: Path, stem: str, folder: str) -> None:
+    """Header and size, cheap: catches truncated and non-IDX files."""
+    magic, count = _IDX_LAYOUT[stem]
+    item_bytes = 28 * 28 if magic == 2051 else 1
+    header_len = 16 if magic == 2051 else 8
+    expected = header_len + count * item_bytes
+    with open(path, "rb") as f:
+        head = f.read(header_len)
+    if len(head) < header_len or struct.unpack(">I", head[:4])[0] != magic:
+        raise DataError(f"{path}: not an IDX file of the expected kind (bad header). " + _FIX.format(folder=folder))
+    dims = struct.unpack(f">{(header_len - 4) // 4}I", head[4:])
+    if dims[0] != count or (magic == 2051 and dims[1:] != (28, 28)):
+        raise DataError(f"{path}: header says shape {dims}, expected ({count}{', 28, 28' if magic == 2051 else ''}). " + _FIX.format(folder=folder))
+    size = path.stat().st_size
+    if size != expected:
+        what = "truncated" if size < expected else "longer than it should be"
+        raise DataError(f"{path}: {what} ({size:,} bytes, expected {expected:,}). " + _FIX.format(folder=folder))
+
+
+def verify_files(raw: Path, folder: str, digests: dict | None) -> None:
+    """Check each decompressed file once; remember (path, size, mtime) of good ones."""
+    missing = [stem for stem in _IDX_LAYOUT if not (raw / stem).is_file()]
+    if missing:
+        raise DataError(_missing_message(raw, folder, missing))
+    verified = _read_verified()
+    changed = False
+    for stem in _IDX_LAYOUT:
+        path = (raw / stem).resolve()
+        _check_layout(path, stem, folder)
+        if digests is None:
+            continue
+        key, fp = str(path), _fingerprint(path)
+        if verified.get(key) == fp:
+            continue
+        digest = _sha256(path)
+        if digest != digests[stem]:
+            raise DataError(
+                f"{path}: SHA-256 {digest[:12]}… does not match the published {digests[stem][:12]}… "
+                "(the file is corrupted or not the original). " + _FIX.format(folder=folder)
+            )
+        verified[key] = fp
+        changed = True
+    if changed:
+        _remember_verified(verified)
+
+
+def _missing_message(raw: Path, folder: str, missing: list[str]) -> str:
+    return (
+        f"MNIST data not found: {', '.join(missing)} missing in {raw}, and it could not be downloaded "
+        "(no network?). Put the four files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, decompressed or as .gz) in "
+        f"<root>/{folder}/raw/ and point at <root> with the environment variable {DATA_DIR_ENV} "
+        "or the --data-dir flag."
+    )
+
+
+def _ensure_files(root: Path, dataset_cls, folder: str) -> Path:
+    """Decompress local .gz files, else let torchvision download; never raise anything but DataError."""
+    import gzip
+    import shutil
+
+    raw = root / folder / "raw"
+    missing = [stem for stem in _IDX_LAYOUT if not (raw / stem).is_file()]
+    for stem in list(missing):
+        gz = raw / f"{stem}.gz"
+        if gz.is_file():
+            try:
+                with gzip.open(gz, "rb") as src, open(raw / stem, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                missing.remove(stem)
+            except (OSError, EOFError) as exc:
+                raise DataError(f"{gz}: could not be decompressed ({exc}). " + _FIX.format(folder=folder)) from None
+    if missing:
+        try:
+            dataset_cls(root=str(root), train=True, download=True)
+        except Exception:  # torchvision raises RuntimeError/URLError/OSError by mirror
+            raise DataError(_missing_message(raw, folder, missing)) from None
+    return raw
+
+
+def load_mnist(root: str | os.PathLike | None = None, device: torch.device | str | None = None,
+               dataset: str = "mnist") -> MnistData:
+    """Load the training and test sets as whole tensors, verified, optionally on ``device``.
+
+    ``root`` is the folder that holds ``MNIST/raw/`` (torchvision's layout):
+    the argument, else ``$MNIST_DATA_DIR``, else ``MNIST_data/``.
+    ``dataset="fashion"`` loads Fashion-MNIST instead (``FashionMNIST/raw/``).
+    Raises :class:`DataError` with a message for the user when the data is
+    missing and cannot be downloaded, or is corrupted.
+    """
+    import torchvision
+
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    folder, digests, classes = DATASETS[dataset]
+    dataset_cls = getattr(torchvision.datasets, folder)
+    root = resolve_root(root)
+    raw = _ensure_files(root, dataset_cls, folder)
+    verify_files(raw, folder, digests)
+    try:
+        train = dataset_cls(root=str(root), train=True, download=False)
+        test = dataset_cls(root=str(root), train=False, download=False)
+    except Exception as exc:
+        raise DataError(f"{raw}: could not be read ({exc}). " + _FIX.format(folder=folder)) from None
+    data = MnistData(train.data, train.targets.long(), test.data, test.targets.long(), classes, dataset)
+    return data.to(device) if device is not None else data

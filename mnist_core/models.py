@@ -1,0 +1,97 @@
+"""The model registry: every architecture by name, built from plain arguments.
+
+Every model takes images as float (B, 1, 28, 28) in [0, 1] and returns logits
+(B, 10). Each one carries its own input normalisation (``mean``/``std``
+buffers) and remembers how it was built (``registry_name``,
+``registry_args``), so a checkpoint can rebuild it alone.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+# MNIST training-set pixel statistics on the [0, 1] scale.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def to_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 28, 28) -> float (B, 1, 28, 28) in [0, 1], what every model takes."""
+    return images_u8.unsqueeze(1).float().mul_(1.0 / 255.0)
+
+
+def register(name: str, description: str):
+    """Add a model constructor to the registry under ``name``."""
+    def wrap(fn):
+        _REGISTRY[name] = fn
+        DESCRIPTIONS[name] = description
+        return fn
+    return wrap
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def model_constructor(name: str) -> Callable[..., nn.Module]:
+    return _REGISTRY[name]
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; the result remembers ``name`` and ``kwargs``."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}")
+    model = _REGISTRY[name](**kwargs)
+    model.registry_name = name
+    model.registry_args = dict(kwargs)
+    return model
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std with the statistics stored in the model (a no-op for mean 0, std 1)."""
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+        self.identity = float(mean) == 0.0 and float(std) == 1.0
+
+    def forward(self, x):
+        return x if self.identity else (x - self.mean) / self.std
+
+
+@register("linear", "Softmax regression, the tutorial's Linear(784, 10): ~90%")
+def linear(mean: float = 0.0, std: float = 1.0) -> nn.Module:
+    # The tutorial feeds pixels scaled to [0, 1] and nothing more: mean 0, std 1.
+    return nn.Sequential(Normalize(mean, std), nn.Flatten(), nn.Linear(784, 10, bias=True))
+
+
+@register("mlp", "One hidden layer of ReLU units (LeCun's 784-800-10): ~98%")
+def mlp(width: int = 800, dropout: float = 0.0, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    return nn.Sequential(
+        Normalize(mean, std), nn.Flatten(),
+        nn.Linear(784, width), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(width, 10),
+    )
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+@register("cnn", "Small convolutional network with batch norm: 99%+")
+def cnn(width: int = 32, dropout: float = 0.0, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    w = width
+    return nn.Sequential(
+        Normalize(mean, std),
+        *_conv_block(1, w), nn.MaxPool2d(2),          # (B, w, 14, 14)
+        *_conv_block(w, 2 * w), nn.MaxPool2d(2),      # (B, 2w, 7, 7)
+        *_conv_block(2 * w, 4 * w), nn.MaxPool2d(2),  # (B, 4w, 3, 3)
+        nn.Flatten(), nn.Dropout(dropout),
+        nn.Linear(4 * w * 9, 10),
+    )

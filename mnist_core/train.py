@@ -1,0 +1,289 @@
+"""The one training loop, its configuration, and the device choice.
+
+The dataset sits as uint8 tensors on the training device; an epoch is a
+``randperm`` and its batches are slices of it, converted to float per batch.
+No DataLoader, no per-image Python.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import MnistData
+from .evaluate import accuracy
+from .models import build_model, list_models, model_constructor, to_input
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "onecycle")
+
+
+def _field(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """One experiment. The defaults are the tutorial's exactly."""
+
+    model: str = _field("linear", "architecture from the model registry", choices=list_models)
+    optimizer: str = _field("sgd", "sgd (the tutorial's), momentum (SGD, momentum 0.9, Nesterov) or adam", choices=lambda: OPTIMIZERS)
+    lr: float = _field(0.1, "learning rate (peak rate with the onecycle schedule)")
+    batch_size: int = _field(1000, "images per mini-batch; the last partial batch of an epoch is dropped")
+    epochs: int = _field(10, "passes over the training set")
+    seed: int = _field(0, "seeds weights, shuffling and augmentation: same seed on the CPU, same numbers")
+    device: str = _field("auto", "auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N or mps")
+    weight_decay: float = _field(0.0, "L2 penalty added by the optimizer")
+    schedule: str = _field("constant", "constant learning rate, or onecycle (warm up, then anneal to ~0)", choices=lambda: SCHEDULES)
+    label_smoothing: float = _field(0.0, "cross-entropy label smoothing (0 = the tutorial's plain cross-entropy)")
+    augment: bool = _field(False, "random affine (rotation, scale, shift) of each batch, on the training device")
+    validation_size: int = _field(0, "hold out this many training images to choose settings on, never the test set")
+    eval_every_epoch: bool = _field(True, "report test accuracy after every epoch (else after the last only)")
+    width: int = _field(0, "model width (hidden units / channels); 0 = the model's default")
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that cannot work."""
+        if self.model not in list_models():
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(list_models())}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
+            raise ValueError("weight_decay must be >= 0 and label_smoothing in [0, 1)")
+        if not 0 <= self.validation_size < 60000 or self.width < 0:
+            raise ValueError("validation_size must be in [0, 60000) and width >= 0")
+
+        if self.width and "width" not in inspect.signature(model_constructor(self.model)).parameters:
+            raise ValueError(f"model {self.model!r} has no width to set; leave width at 0")
+
+    def model_args(self) -> dict:
+        return {"width": self.width} if self.width else {}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build from a dict, ignoring keys this version does not know."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+# Good settings per model, chosen on a validation split (see benchmarks/README.md).
+# The tutorial's settings stay the default; a preset is asked for by name.
+PRESETS: dict[str, dict] = {
+    "tutorial": {},
+}
+DEFAULT_PRESET = {"linear": "tutorial"}
+
+
+def preset_config(name: str, **overrides) -> TrainConfig:
+    """A TrainConfig from a named preset, with any fields overridden."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return TrainConfig(**{**PRESETS[name], **overrides})
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then MPS, else CPU. A named device that is absent is an error, not a crash later."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but no CUDA GPU is available here; use auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"no GPU {device.index}: this machine has {torch.cuda.device_count()}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' asked for, but MPS is not available here; use auto or cpu")
+    return device
+
+
+def available_devices() -> list[str]:
+    """Device names worth offering a user on this machine."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] if torch.cuda.device_count() == 1 else [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+@dataclass
+class EpochReport:
+    """What ``on_epoch`` receives after each epoch."""
+
+    epoch: int            # 1-based
+    cost: float           # mean batch cost over the epoch (the tutorial's avg_cost)
+    test_accuracy: float | None  # fraction; None when not evaluated this epoch
+    val_accuracy: float | None   # fraction on the validation split, when there is one
+    seconds: float        # training seconds so far (evaluation excluded)
+    epochs: int           # total planned
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    device: str
+    epoch_costs: list[float] = field(default_factory=list)
+    test_accuracies: list[float | None] = field(default_factory=list)
+    val_accuracies: list[float | None] = field(default_factory=list)
+    train_seconds: float = 0.0
+    status: str = "completed"   # completed | stopped | diverged
+
+    @property
+    def test_accuracy(self) -> float | None:
+        done = [a for a in self.test_accuracies if a is not None]
+        return done[-1] if done else None
+
+    def summary(self) -> dict:
+        return {
+            "test_accuracy": self.test_accuracy,
+            "train_seconds": self.train_seconds,
+            "epoch_costs": self.epoch_costs,
+            "test_accuracies": self.test_accuracies,
+            "val_accuracies": self.val_accuracies,
+            "device": self.device,
+            "status": self.status,
+            "config": self.config.to_dict(),
+        }
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 10.0,
+                  scale: float = 0.1, shift: float = 0.1) -> torch.Tensor:
+    """Batched random rotation / scale / shift of (B, 1, 28, 28), on x's device."""
+    B = x.shape[0]
+    r = torch.rand(B, 4, device=x.device, generator=generator) * 2 - 1   # (B, 4) in [-1, 1]
+    angle = r[:, 0] * math.radians(degrees)
+    s = 1 + r[:, 1] * scale
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([
+        torch.stack([cos, -sin, r[:, 2] * shift * 2], dim=1),
+        torch.stack([sin, cos, r[:, 3] * shift * 2], dim=1),
+    ], dim=1)  # (B, 2, 3), shift in grid units ([-1, 1] spans the image)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+def train(config: TrainConfig, data: MnistData,
+          on_epoch: Callable[[EpochReport], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train ``config.model`` on ``data``; the one loop for every model.
+
+    ``on_epoch`` is called after each epoch with an :class:`EpochReport`;
+    ``should_stop`` is polled between batches and ends training early when it
+    returns True (the result's status is then ``stopped``). A cost that turns
+    NaN or infinite ends training with status ``diverged``.
+    """
+    config.validate()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
+    model = build_model(config.model, **config.model_args())
+    model.to(device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+
+    data = data.to(device)
+    train_x, train_y = data.train_images, data.train_labels
+    val_x = val_y = None
+    if config.validation_size:
+        # A fixed split, the same for every seed, so settings are compared on the same images.
+        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(12345)).to(device)
+        val_idx, train_idx = order[:config.validation_size], order[config.validation_size:]
+        val_x, val_y = train_x[val_idx], train_y[val_idx]
+        train_x, train_y = train_x[train_idx], train_y[train_idx]
+
+    n = len(train_x)
+    batches = n // config.batch_size
+    if batches == 0:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the {n} training images")
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = None
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * batches, pct_start=0.25)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    result = TrainResult(model=model, config=config, device=str(device))
+    seconds = 0.0
+    for epoch in range(1, config.epochs + 1):
+        _sync(device)
+        start = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, device=device, generator=generator)
+        total = torch.zeros((), device=device)
+        done = 0
+        for b in range(batches):
+            if should_stop is not None and should_stop():
+                result.status = "stopped"
+                break
+            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+            # index_select: several times faster than fancy indexing for this gather
+            x = to_input(train_x.index_select(0, idx))       # (B, 1, 28, 28)
+            if config.augment:
+                x = random_affine(x, generator)
+            cost = loss_fn(model(x), train_y.index_select(0, idx))
+            optimizer.zero_grad(set_to_none=True)
+            cost.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += cost.detach()
+            done += 1
+        _sync(device)
+        seconds += time.perf_counter() - start
+        if done == 0:
+            break
+        avg_cost = (total / done).item()
+        result.epoch_costs.append(avg_cost)
+        result.train_seconds = seconds
+        if not math.isfinite(avg_cost):
+            result.status = "diverged"
+        last = epoch == config.epochs or result.status != "completed"
+        diverged = result.status == "diverged"
+        test_acc = accuracy(model, data.test_images, data.test_labels) if (config.eval_every_epoch or last) and not diverged else None
+        val_acc = accuracy(model, val_x, val_y) if val_x is not None and not diverged else None
+        result.test_accuracies.append(test_acc)
+        result.val_accuracies.append(val_acc)
+        if on_epoch is not None:
+            on_epoch(EpochReport(epoch, avg_cost, test_acc, val_acc, seconds, config.epochs))
+        if result.status != "completed":
+            break
+    model.eval()
+    return result
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for queued GPU work so the clock reads true time."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -1,0 +1,56 @@
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_core import CheckpointError, TrainConfig, build_model, load_checkpoint, predict, save_checkpoint
+
+
+@pytest.mark.parametrize("name", ["linear", "cnn"])
+def test_round_trip(tmp_path, name):
+    torch.manual_seed(1)
+    model = build_model(name).eval()
+    config = TrainConfig(model=name, lr=0.05)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, config, metrics={"test_accuracy": 0.9})
+    loaded, info = load_checkpoint(path, device="cpu")
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    np.testing.assert_allclose(predict(loaded, images), predict(model, images), rtol=1e-6)
+    assert info["config"] == config and info["metrics"]["test_accuracy"] == 0.9
+    assert loaded.registry_name == name
+
+
+def test_round_trip_in_memory_keeps_normalisation():
+    model = build_model("mlp", width=32, mean=0.5, std=0.25)
+    buf = io.BytesIO()
+    save_checkpoint(buf, model)
+    buf.seek(0)
+    loaded, info = load_checkpoint(buf)
+    assert loaded.registry_args == {"width": 32, "mean": 0.5, "std": 0.25}
+    assert float(loaded[0].mean) == 0.5 and float(loaded[0].std) == 0.25
+    assert info["config"] is None
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_arbitrary_pickles_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"format": "x", "payload": Evil()}))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+def test_garbage_and_missing(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "absent.pt")
+    torch.save({"some": "dict"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an mnist_core checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")

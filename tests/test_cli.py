@@ -1,0 +1,78 @@
+"""``python -m mnist_core`` as a user runs it: in a subprocess."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from mnist_core import load_checkpoint
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_the_tutorials_run(mnist_root, tmp_path):
+    summary = tmp_path / "summary.json"
+    ckpt = tmp_path / "model.pt"
+    proc = run_cli("--json-summary", str(summary), "--save", str(ckpt), env={"MNIST_DATA_DIR": str(mnist_root)})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 11
+    for i, line in enumerate(lines[:10], start=1):
+        assert re.fullmatch(rf"Epoch: {i:03d} cost = \d\.\d{{9}}", line), line
+    match = re.fullmatch(r"Accuracy: (0\.\d{4})", lines[10])
+    assert match and 0.90 <= float(match.group(1)) <= 0.93
+    data = json.loads(summary.read_text())
+    assert abs(data["test_accuracy"] - float(match.group(1))) < 1e-4
+    assert data["device"] == "cpu" and len(data["epoch_costs"]) == 10 and data["train_seconds"] > 0
+    model, info = load_checkpoint(ckpt)
+    assert model.registry_name == "linear" and info["config"].lr == 0.1
+
+
+def test_flags_override_the_config(mnist_root, tmp_path):
+    summary = tmp_path / "s.json"
+    proc = run_cli("--data-dir", str(mnist_root), "--epochs", "2", "--lr", "0.5", "--batch-size", "600",
+                   "--optimizer", "momentum", "--seed", "7", "--json-summary", str(summary))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Epoch:") == 2
+    config = json.loads(summary.read_text())["config"]
+    assert (config["epochs"], config["lr"], config["batch_size"], config["optimizer"], config["seed"]) == (2, 0.5, 600, "momentum", 7)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "fast"], "invalid float value"),
+    (["--lr", "-1"], "lr must be a positive number"),
+    (["--model", "resnet"], "invalid choice"),
+    (["--epochs", "0"], "epochs must be at least 1"),
+    (["--device", "cuda:7"], "cuda"),
+    (["--no-such-flag"], "unrecognized arguments"),
+])
+def test_bad_flags_exit_2_without_traceback(args, message, tmp_path):
+    proc = run_cli(*args, "--data-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_data_offline_exits_2_with_a_message(tmp_path):
+    # a mirror on a closed local port: the download fails at once, as offline
+    code = ("import sys, torchvision; torchvision.datasets.MNIST.mirrors = ['http://127.0.0.1:9/'];"
+            "from mnist_core.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, "--data-dir", str(tmp_path / "empty")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "MNIST data not found" in proc.stderr and "MNIST_DATA_DIR" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_documents_every_field():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for flag in ["--lr", "--batch-size", "--epochs", "--model", "--optimizer", "--seed", "--device",
+                 "--data-dir", "--save", "--json-summary", "--preset"]:
+        assert flag in proc.stdout

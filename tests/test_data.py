@@ -1,0 +1,99 @@
+import shutil
+
+import pytest
+import torch
+import torchvision
+
+from mnist_core import DataError, load_mnist
+from mnist_core import data as data_mod
+
+FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def copy_raw(src_root, dst_root, suffix=""):
+    raw = dst_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in FILES:
+        shutil.copyfile(src_root / "MNIST" / "raw" / (name + suffix), raw / (name + suffix))
+    return raw
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any download attempt goes to a closed local port and fails at once."""
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+
+
+def test_shapes_and_dtypes(mnist):
+    assert mnist.train_images.shape == (60000, 28, 28) and mnist.train_images.dtype == torch.uint8
+    assert mnist.test_images.shape == (10000, 28, 28)
+    assert mnist.train_labels.dtype == torch.int64 and mnist.test_labels.shape == (10000,)
+    assert set(mnist.train_labels.unique().tolist()) == set(range(10))
+    assert mnist.classes == tuple("0123456789")
+
+
+def test_root_from_environment(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    assert data_mod.resolve_root() == mnist_root
+    monkeypatch.delenv("MNIST_DATA_DIR")
+    assert str(data_mod.resolve_root()) == "MNIST_data"
+    assert load_mnist(device="cpu", root=mnist_root).test_labels.shape == (10000,)
+
+
+def test_verified_files_are_not_hashed_again(mnist_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = data_mod._sha256
+    monkeypatch.setattr(data_mod, "_sha256", lambda p: calls.append(p) or real(p))
+    load_mnist(mnist_root)
+    assert len(calls) == 4
+    load_mnist(mnist_root)
+    assert len(calls) == 4  # remembered by (path, size, mtime)
+
+
+def test_corrupted_file_is_refused(mnist_root, tmp_path, offline):
+    raw = copy_raw(mnist_root, tmp_path)
+    label_file = raw / "t10k-labels-idx1-ubyte"
+    blob = bytearray(label_file.read_bytes())
+    blob[100] = (blob[100] + 1) % 10  # a plausible label, a wrong file
+    label_file.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*SHA-256.*does not match"):
+        load_mnist(tmp_path)
+
+
+def test_truncated_file_is_refused(mnist_root, tmp_path, offline):
+    raw = copy_raw(mnist_root, tmp_path)
+    images = raw / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-784])
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte: truncated"):
+        load_mnist(tmp_path)
+
+
+def test_bad_header_is_refused(mnist_root, tmp_path, offline):
+    raw = copy_raw(mnist_root, tmp_path)
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"<html>Not found</html>")
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte: not an IDX file"):
+        load_mnist(tmp_path)
+
+
+def test_missing_files_offline_says_what_to_do(tmp_path, offline):
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte" in message and "MNIST_DATA_DIR" in message and "--data-dir" in message
+
+
+def test_gzipped_files_alone_are_enough(mnist_root, tmp_path, offline):
+    copy_raw(mnist_root, tmp_path, suffix=".gz")
+    data = load_mnist(tmp_path)
+    assert data.train_images.shape == (60000, 28, 28)
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown dataset"):
+        load_mnist(dataset="cifar")
+
+
+def test_to_device_keeps_values(mnist):
+    moved = mnist.to("cpu")
+    assert moved.device.type == "cpu" and torch.equal(moved.test_labels, mnist.test_labels)
