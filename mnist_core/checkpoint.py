@@ -59,3 +59,11 @@ def load_checkpoint(path: str | os.PathLike | io.IOBase, device: torch.device | 
     model.to(device).eval()
     config = TrainConfig.from_dict(ckpt["config"]) if ckpt.get("config") else None
     return model, {"config": config, "metrics": ckpt.get("metrics", {})}
+
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+
+
+def pretrained_path(name: str = "default") -> str:
+    """The checkpoint shipped with the package (see pretrained/README.md for how it was made)."""
+    return os.path.join(PRETRAINED_DIR, f"{name}.pt")

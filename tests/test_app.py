@@ -1,0 +1,162 @@
+"""The page, headless, through Streamlit's AppTest."""
+
+import json
+
+import pytest
+import streamlit as st
+import torchvision
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def figures(at):
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def figure_titled(at, title):
+    for fig in figures(at):
+        if fig["layout"].get("title", {}).get("text") == title:
+            return fig
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def mistake_grid(at):
+    grids = [el.proto.imgs for el in at.get("image") if any("→" in img.caption for img in el.proto.imgs)]
+    return grids[0] if grids else []
+
+
+def metric(at, name):
+    return next(m for m in at.metric if m.label == name)
+
+
+def test_renders_with_the_tutorials_defaults(app):
+    sb = app.sidebar
+    assert sb.selectbox(key="model").value == "linear"
+    assert sb.select_slider(key="lr").value == 0.1
+    assert sb.select_slider(key="batch_size").value == 1000
+    assert sb.slider(key="epochs").value == 10
+    assert sb.selectbox(key="optimizer").value == "sgd"
+    assert "cpu" in sb.selectbox(key="device").options
+    assert any("press **Train**" in i.value for i in app.info)
+    assert app.query_params == {} or all(not v for v in app.query_params.values())
+
+
+def test_train_shows_accuracy_chart_and_a_run(app):
+    app.sidebar.select_slider(key="lr").set_value(0.5)
+    app.sidebar.slider(key="epochs").set_value(3)
+    app.button(key="train").click().run()
+    assert not app.exception
+    acc = float(metric(app, "Test accuracy").value.rstrip("%"))
+    assert 85 < acc < 95
+    assert float(metric(app, "Training time").value.split()[0]) > 0
+    live = figure_titled(app, "Training")
+    assert len(live["data"][0]["y"]) == 3  # one cost per epoch
+    table = app.dataframe[0].value
+    assert len(table) == 1 and table["lr"][0] == "0.5" and table["epochs"][0] == 3
+    assert dict(app.query_params) == {"lr": "0.5", "epochs": "3"}
+    # a second run shows the change against the first
+    app.sidebar.select_slider(key="lr").set_value(0.1)
+    app.button(key="train").click().run()
+    assert "vs run #1" in metric(app, "Test accuracy").delta
+    assert len(app.dataframe[0].value) == 2
+
+
+def test_learning_rate_sweep_overlays_curves(app):
+    app.sidebar.slider(key="epochs").set_value(2)
+    app.button(key="sweep").click().run()
+    assert not app.exception
+    compare = figure_titled(app, "Cost per epoch, every run")
+    names = [trace["name"] for trace in compare["data"]]
+    assert len(names) == 4 and all("lr=" in n for n in names)
+    assert sorted(app.dataframe[0].value["lr"]) == ["0.001", "0.01", "0.1", "1"]
+
+
+def test_mistakes_grid_fills_and_filters(app):
+    app.sidebar.slider(key="epochs").set_value(2)
+    app.button(key="train").click().run()
+    grid = mistake_grid(app)
+    assert len(grid) == 40 and all("→" in img.caption for img in grid)
+    confidences = [float(img.caption.split("(")[1].rstrip("%)")) for img in grid]
+    assert confidences == sorted(confidences, reverse=True)
+    app.selectbox(key="filter_true").set_value(5).run()
+    grid = mistake_grid(app)
+    assert grid and all(img.caption.startswith("5 →") for img in grid)
+    figure_titled(app, "Confusion matrix (mistakes in red)")
+    assert any("weighted sum" in c.value for c in app.caption)  # the weight templates
+
+
+def test_nan_cost_shows_a_message_and_the_page_stays_usable(app):
+    sb = app.sidebar
+    sb.selectbox(key="model").set_value("mlp")
+    sb.selectbox(key="optimizer").set_value("momentum")
+    sb.select_slider(key="lr").set_value(10.0)
+    sb.select_slider(key="batch_size").set_value(32)
+    sb.slider(key="epochs").set_value(1)
+    app.button(key="train").click().run()
+    assert not app.exception
+    assert any("diverged" in e.value and "smaller" in e.value for e in app.error)
+    app.button(key="reset").click().run()
+    app.sidebar.slider(key="epochs").set_value(1)
+    app.button(key="train").click().run()
+    assert not app.exception and metric(app, "Test accuracy").value.endswith("%")
+
+
+def test_query_parameters_restore_settings(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"lr": "0.01", "epochs": "3", "optimizer": "adam", "batch_size": "250",
+                            "model": "mlp", "seed": "not-a-number"})
+    at.run()
+    sb = at.sidebar
+    assert sb.select_slider(key="lr").value == 0.01
+    assert sb.slider(key="epochs").value == 3
+    assert sb.selectbox(key="optimizer").value == "adam"
+    assert sb.select_slider(key="batch_size").value == 256  # snapped to the nearest choice
+    assert sb.selectbox(key="model").value == "mlp"
+    assert sb.number_input(key="seed").value == 0         # unusable values are ignored
+    at.button(key="reset").click().run()
+    assert at.sidebar.select_slider(key="lr").value == 0.1 and at.sidebar.selectbox(key="model").value == "linear"
+
+
+def test_runs_can_be_removed(app):
+    app.sidebar.slider(key="epochs").set_value(1)
+    app.button(key="train").click().run()
+    app.button(key="train").click().run()
+    assert len(app.dataframe[0].value) == 2
+    app.multiselect[0].set_value([1])
+    app.button[[b.label for b in app.button].index("Remove")].click().run()
+    assert list(app.dataframe[0].value["run"]) == [2]
+
+
+def test_missing_data_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        at.button(key="train").click().run()
+        assert not at.exception
+        assert any("MNIST data not found" in e.value and "MNIST_DATA_DIR" in e.value for e in at.error)
+    finally:
+        st.cache_resource.clear()
+
+
+def test_sessions_do_not_share_runs(app, mnist_root):
+    app.sidebar.slider(key="epochs").set_value(1)
+    app.button(key="train").click().run()
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.run()
+    assert len(app.session_state.runs) == 1 and len(other.session_state.runs) == 0

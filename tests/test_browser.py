@@ -1,0 +1,122 @@
+"""The page in a real browser: `streamlit run` + Debian's Chromium driven by Playwright.
+
+Trains with the sidebar's Train button, then draws digits on the canvas with the
+mouse and reads the prediction. Set MNIST_SCREENSHOT=path to save a picture of
+the page (the README's screenshot is made this way).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(mnist_root):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env={**os.environ, "MNIST_DATA_DIR": str(mnist_root)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stderr.read()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+def wait_idle(page):
+    """Until the script run (and so every element it draws) has finished."""
+    page.locator('[data-test-script-state="notRunning"]').wait_for(timeout=120_000)
+
+
+def draw(page, strokes):
+    """Each stroke: a list of (x, y) in canvas pixels (0-280), drawn with the mouse."""
+    wait_idle(page)
+    canvas = page.locator(".st-key-draw canvas.upper-canvas")
+    canvas.scroll_into_view_if_needed()
+    # Images above the canvas load after the script ends and push it down: wait until it stays put.
+    page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=30_000)
+    box, previous = canvas.bounding_box(), None
+    while box != previous:
+        time.sleep(0.3)
+        box, previous = canvas.bounding_box(), box
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+            for t in range(1, 11):
+                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 10, box["y"] + y0 + (y1 - y0) * t / 10)
+        page.mouse.up()
+
+
+def prediction(page, previous=None, timeout=30):
+    digit = page.locator(".st-key-prediction")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if digit.count() and digit.inner_text().strip() and digit.inner_text().strip() != previous:
+            return digit.inner_text().strip()
+        time.sleep(0.2)
+    raise AssertionError("no prediction appeared")
+
+
+def test_train_then_draw(server, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 3400})
+    page.goto(server)
+    page.get_by_role("button", name="Train", exact=True).click()
+    accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
+    accuracy.wait_for(timeout=120_000)
+    assert 88 < float(accuracy.inner_text().rstrip("%")) < 93
+    expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
+
+    draw(page, [[(140, 40), (140, 240)]])                                  # a "1"
+    assert prediction(page) == "1"
+    expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
+    if os.environ.get("MNIST_SCREENSHOT"):
+        page.screenshot(path=os.environ["MNIST_SCREENSHOT"], full_page=True)
+
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
+    draw(page, [[(60, 50), (220, 50), (120, 250)]])                        # a "7"
+    assert prediction(page) == "7"
+    expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
+    page.close()
