@@ -193,6 +193,7 @@ def train_one(run: Run, data, chart, progress) -> None:
             run.status = "stopped"
         if not run.costs:
             st.session_state.runs.remove(run)
+        run.finished.set()
 
 
 # ---------------------------------------------------------------- main area
@@ -204,6 +205,11 @@ def latest_finished() -> Run | None:
 
 def training_section(train_configs: list[TrainConfig]) -> None:
     st.subheader("Training, live")
+    # A click during training starts this script run while the interrupted one is still winding
+    # down (Streamlit's fast reruns): let it record how far it got first.
+    for earlier in list(st.session_state.runs):
+        if earlier.status == "running":
+            earlier.finished.wait(timeout=10)
     chart, status, progress, stop_area = st.empty(), st.empty(), st.empty(), st.empty()
     metrics = st.container()
     if train_configs:
@@ -214,8 +220,9 @@ def training_section(train_configs: list[TrainConfig]) -> None:
         st.session_state.notice = None
     runs = st.session_state.runs
     if not runs:
-        chart.info("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. With the tutorial's settings "
-                   "(softmax regression, SGD, learning rate 0.1, 10 epochs) it takes about a second.")
+        chart.info("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. "
+                   "With the tutorial's settings (softmax regression, SGD, learning rate 0.1, 10 epochs) "
+                   "it takes about a second.")
         return
     run = runs[-1]
     if run.costs:
@@ -248,7 +255,8 @@ def compare_section() -> None:
     spread = [c for _, cs in curves for c in cs]
     log_y = bool(spread) and max(spread) / max(min(spread), 1e-9) > 50
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.compare_figure(curves, log_y=log_y), width="stretch", key="compare")
+    with left.container(key="compare"):
+        st.plotly_chart(charts.compare_figure(curves, log_y=log_y), width="stretch", key="compare-chart")
     table = [{
         "run": r.number, **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
         "test accuracy (%)": round(100 * r.accuracy, 2) if r.accuracy is not None else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from mnist_core import EvalResult, TrainConfig
@@ -22,6 +23,7 @@ class Run:
     seconds: float = 0.0
     model: nn.Module | None = None
     evaluation: EvalResult | None = None
+    finished: threading.Event = field(default_factory=threading.Event, repr=False)  # set when training ends
 
     @property
     def accuracy(self) -> float | None:

@@ -120,3 +120,17 @@ def test_train_then_draw(server, browser):
     assert prediction(page) == "7"
     expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
     page.close()
+
+
+def test_stop_keeps_the_epochs_done(server, browser):
+    from playwright.sync_api import expect
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(f"{server}/?model=mlp&epochs=30")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=120_000)  # epoch 1 drawn
+    page.get_by_role("button", name="Stop training").click()
+    expect(page.get_by_text("was stopped after")).to_be_visible(timeout=60_000)
+    wait_idle(page)
+    table = page.locator("[data-testid=stDataFrame]")
+    expect(table).to_be_visible()
+    page.close()
