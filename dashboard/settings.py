@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import math
 
-from mnist_core import TrainConfig, list_models
-from mnist_core.train import OPTIMIZERS, available_devices
+from mnist_core import PRESETS, TrainConfig, list_models
+from mnist_core.train import DEFAULT_PRESET, OPTIMIZERS, SCHEDULES, available_devices
 
 LR_CHOICES = [m * 10.0 ** e for e in range(-4, 2) for m in (1, 2, 5)][:-2]  # 0.0001 ... 10
 BATCH_CHOICES = [32, 64, 128, 256, 500, 1000, 2000, 5000]
 EPOCHS_RANGE = (1, 30)
 SWEEP_LRS = [0.001, 0.01, 0.1, 1.0]
-KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed", "device")
+SMOOTHING_CHOICES = [0.0, 0.05, 0.1, 0.2]
+WIDTH_CHOICES = {"linear": [0], "mlp": [0, 128, 256, 800, 1024], "cnn": [0, 8, 16, 32, 64]}
+KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed", "device",
+        "schedule", "label_smoothing", "augment", "width")
 
 _TUTORIAL = TrainConfig()
 
@@ -24,6 +27,25 @@ _TUTORIAL = TrainConfig()
 def tutorial_settings() -> dict:
     """The tutorial's settings, as the sidebar holds them."""
     return {k: getattr(_TUTORIAL, k) for k in KEYS}
+
+
+def preset_settings(name: str, keep: dict | None = None) -> dict:
+    """A preset's settings (unset fields: the tutorial's), keeping the visitor's seed and device."""
+    values = {**tutorial_settings(), **{k: v for k, v in PRESETS[name].items() if k in KEYS}}
+    if keep:
+        values.update(seed=keep["seed"], device=keep["device"])
+    return values
+
+
+def base_settings(model: str) -> dict:
+    """What choosing ``model`` alone sets: its preset. The URL stores differences from this."""
+    return preset_settings(DEFAULT_PRESET.get(model, "tutorial"))
+
+
+def from_query(params: dict) -> dict:
+    """The settings a link stands for: its model's preset, then the link's own values."""
+    found = parse_query(params)
+    return {**base_settings(found.get("model", "linear")), **found}
 
 
 def _nearest(value: float, choices: list, log: bool = False):
@@ -43,7 +65,12 @@ def parse_query(params: dict) -> dict:
     device = params.get("device")
     if device in available_devices():
         out["device"] = device
-    for key, kind in (("lr", float), ("batch_size", int), ("epochs", int), ("seed", int)):
+    if params.get("schedule") in SCHEDULES:
+        out["schedule"] = params["schedule"]
+    if "augment" in params:
+        out["augment"] = params["augment"].lower() in ("1", "true", "yes")
+    for key, kind in (("lr", float), ("batch_size", int), ("epochs", int), ("seed", int),
+                      ("label_smoothing", float), ("width", int)):
         try:
             value = kind(params[key])
         except (KeyError, TypeError, ValueError):
@@ -56,16 +83,24 @@ def parse_query(params: dict) -> dict:
             out["epochs"] = min(max(value, EPOCHS_RANGE[0]), EPOCHS_RANGE[1])
         elif key == "seed" and 0 <= value < 2 ** 31:
             out["seed"] = value
+        elif key == "label_smoothing" and 0 <= value < 1:
+            out["label_smoothing"] = _nearest(value, SMOOTHING_CHOICES)
+        elif key == "width" and value in WIDTH_CHOICES.get(out.get("model", "linear"), [0]):
+            out["width"] = value
     return out
 
 
 def to_query(settings: dict) -> dict:
-    """The settings that differ from the tutorial's, as URL strings (a plain link = the tutorial)."""
-    defaults = tutorial_settings()
-    return {k: _fmt(settings[k]) for k in KEYS if settings.get(k) != defaults[k]}
+    """The settings that differ from their model's preset, as URL strings (a plain link = the tutorial)."""
+    base = base_settings(settings["model"])
+    out = {"model": settings["model"]} if settings["model"] != "linear" else {}
+    out.update({k: _fmt(settings[k]) for k in KEYS if k != "model" and settings.get(k) != base[k]})
+    return out
 
 
 def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

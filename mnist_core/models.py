@@ -81,17 +81,20 @@ def mlp(width: int = 800, dropout: float = 0.0, mean: float = MNIST_MEAN, std: f
 
 
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    # Pool right after the convolution, so batch norm and ReLU work on a quarter of the values
+    # (as fast CIFAR-10 training code does): about half the time of conv-BN-ReLU-pool on a CPU.
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2),
+            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 @register("cnn", "Small convolutional network with batch norm: 99%+")
-def cnn(width: int = 32, dropout: float = 0.0, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+def cnn(width: int = 16, dropout: float = 0.0, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
     w = width
     return nn.Sequential(
         Normalize(mean, std),
-        *_conv_block(1, w), nn.MaxPool2d(2),          # (B, w, 14, 14)
-        *_conv_block(w, 2 * w), nn.MaxPool2d(2),      # (B, 2w, 7, 7)
-        *_conv_block(2 * w, 4 * w), nn.MaxPool2d(2),  # (B, 4w, 3, 3)
+        *_conv_block(1, w),           # (B, w, 14, 14)
+        *_conv_block(w, 2 * w),       # (B, 2w, 7, 7)
+        *_conv_block(2 * w, 4 * w),   # (B, 4w, 3, 3)
         nn.Flatten(), nn.Dropout(dropout),
         nn.Linear(4 * w * 9, 10),
     )

@@ -83,12 +83,19 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-# Good settings per model, chosen on a validation split (see benchmarks/README.md).
-# The tutorial's settings stay the default; a preset is asked for by name.
+# Good settings per model, chosen on a validation split carved from the training set, never
+# on the test set (benchmarks/README.md has the search). The tutorial's stay the default.
 PRESETS: dict[str, dict] = {
     "tutorial": {},
+    "mlp": dict(model="mlp", optimizer="adam", lr=0.002, schedule="onecycle", batch_size=256, epochs=6,
+                label_smoothing=0.1),
+    "cnn-fast": dict(model="cnn", optimizer="adam", lr=0.01, schedule="onecycle", batch_size=256, epochs=2,
+                     label_smoothing=0.1),
+    "cnn-best": dict(model="cnn", width=32, optimizer="adam", lr=0.01, schedule="onecycle", batch_size=256,
+                     epochs=15, label_smoothing=0.1, augment=True),
 }
-DEFAULT_PRESET = {"linear": "tutorial"}
+# The preset a model gets when it is chosen alone (``--model cnn``, or the page's model box).
+DEFAULT_PRESET = {"linear": "tutorial", "mlp": "mlp", "cnn": "cnn-fast"}
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
@@ -208,7 +215,8 @@ def train(config: TrainConfig, data: MnistData,
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
     model = build_model(config.model, **config.model_args())
-    model.to(device)
+    # channels_last: about twice as fast for the convolutions on CPU; a no-op for the others
+    model.to(device, memory_format=torch.channels_last)
     generator = torch.Generator(device=device).manual_seed(config.seed)
 
     data = data.to(device)
@@ -248,6 +256,7 @@ def train(config: TrainConfig, data: MnistData,
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
             # index_select: several times faster than fancy indexing for this gather
             x = to_input(train_x.index_select(0, idx))       # (B, 1, 28, 28)
+            x = x.contiguous(memory_format=torch.channels_last)
             if config.augment:
                 x = random_affine(x, generator)
             cost = loss_fn(model(x), train_y.index_select(0, idx))

@@ -98,8 +98,10 @@ def test_mistakes_grid_fills_and_filters(app):
 
 
 def test_nan_cost_shows_a_message_and_the_page_stays_usable(app):
+    app.sidebar.selectbox(key="model").set_value("mlp").run()  # brings the mlp preset
     sb = app.sidebar
-    sb.selectbox(key="model").set_value("mlp")
+    sb.selectbox(key="schedule").set_value("constant")
+    sb.select_slider(key="label_smoothing").set_value(0.0)
     sb.selectbox(key="optimizer").set_value("momentum")
     sb.select_slider(key="lr").set_value(10.0)
     sb.select_slider(key="batch_size").set_value(32)
@@ -160,3 +162,61 @@ def test_sessions_do_not_share_runs(app, mnist_root):
     other = AppTest.from_file(APP, default_timeout=60)
     other.run()
     assert len(app.session_state.runs) == 1 and len(other.session_state.runs) == 0
+
+
+def test_choosing_a_model_brings_its_preset(app):
+    app.sidebar.selectbox(key="model").set_value("cnn").run()
+    sb = app.sidebar
+    assert sb.selectbox(key="optimizer").value == "adam" and sb.slider(key="epochs").value == 2
+    assert sb.selectbox(key="schedule").value == "onecycle"
+    assert dict(app.query_params) == {"model": "cnn"}  # the link stores differences from the preset
+    app.sidebar.selectbox(key="preset").set_value("cnn-best").run()
+    assert app.sidebar.selectbox(key="width").value == 32 and app.sidebar.checkbox(key="augment").value
+    assert app.sidebar.selectbox(key="preset").value is None
+    app.sidebar.selectbox(key="preset").set_value("tutorial").run()
+    assert app.sidebar.selectbox(key="model").value == "linear" and app.sidebar.select_slider(key="lr").value == 0.1
+
+
+def test_a_link_naming_a_model_opens_its_preset(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"model": "cnn", "epochs": "3", "width": "8"})
+    at.run()
+    sb = at.sidebar
+    assert sb.selectbox(key="optimizer").value == "adam" and sb.slider(key="epochs").value == 3
+    assert sb.selectbox(key="width").value == 8
+
+
+def photo_of_number(mnist, digits="2024"):
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageFilter
+    labels = mnist.test_labels.numpy()
+    row = np.concatenate([mnist.test_images[int(np.nonzero(labels == int(d))[0][1])].numpy() for d in digits], axis=1)
+    big = Image.fromarray(255 - row).resize((28 * len(digits) * 6, 28 * 6), Image.BICUBIC)
+    paper = Image.new("RGB", (big.width + 160, big.height + 120), (225, 220, 205))
+    paper.paste(big.convert("RGB"), (90, 50))
+    buf = io.BytesIO()
+    paper.filter(ImageFilter.GaussianBlur(1)).save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
+def test_uploaded_photos_are_read_and_bad_ones_explained(app, mnist):
+    good = photo_of_number(mnist)
+    app.file_uploader(key="photos").set_value([
+        ("2024.jpg", good, "image/jpeg"),
+        ("notes.png", b"this is not an image", "image/png"),
+        ("cut.jpg", good[:len(good) // 3], "image/jpeg"),
+        ("empty.png", b"", "image/png"),
+    ]).run()
+    assert not app.exception
+    numbers = [m.value for m in app.markdown if "font-size:3rem" in m.value]
+    assert len(numbers) == 1 and ">2024<" in numbers[0]
+    errors = " ".join(e.value for e in app.error)
+    assert "notes.png: not a PNG, JPEG or WebP image" in errors
+    assert "cut.jpg: the image could not be read" in errors
+    assert "empty.png: the file is empty" in errors
+    app.sidebar.slider(key="epochs").set_value(1)
+    app.button(key="train").click().run()  # the page stays usable
+    assert not app.exception and metric(app, "Test accuracy").value.endswith("%")

@@ -76,3 +76,21 @@ def test_help_documents_every_field():
     for flag in ["--lr", "--batch-size", "--epochs", "--model", "--optimizer", "--seed", "--device",
                  "--data-dir", "--save", "--json-summary", "--preset"]:
         assert flag in proc.stdout
+
+
+def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_path):
+    summary = tmp_path / "s.json"
+    proc = run_cli("--data-dir", str(mnist_root), "--model", "cnn", "--epochs", "1", "--width", "8",
+                   "--json-summary", str(summary))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(summary.read_text())
+    config = data["config"]
+    assert (config["model"], config["optimizer"], config["schedule"], config["epochs"], config["width"]) == (
+        "cnn", "adam", "onecycle", 1, 8)
+    assert data["test_accuracy"] > 0.95 and data["train_seconds"] > 0
+
+
+def test_preset_flag():
+    from mnist_core.__main__ import build_parser, config_from_args
+    config = config_from_args(build_parser().parse_args(["--preset", "cnn-best", "--epochs", "3"]))
+    assert config.model == "cnn" and config.augment and config.width == 32 and config.epochs == 3

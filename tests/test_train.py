@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mnist_core import TrainConfig, preset_config, resolve_device, train
+from mnist_core import PRESETS, TrainConfig, preset_config, resolve_device, train
 from mnist_core.train import random_affine
 
 
@@ -104,3 +104,15 @@ def test_augmentation_is_batched_and_keeps_ink():
     assert not torch.equal(y[0], y[1])  # each image its own transform
     mass = y.sum((1, 2, 3)) / x.sum((1, 2, 3))
     assert ((mass > 0.7) & (mass < 1.4)).all()
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_a_valid_config(name):
+    preset_config(name).validate()
+
+
+def test_each_model_has_a_preset():
+    from mnist_core import list_models
+    from mnist_core.train import DEFAULT_PRESET
+    assert set(DEFAULT_PRESET) == set(list_models())
+    assert all(preset_config(DEFAULT_PRESET[m]).model == m for m in list_models())

@@ -1,0 +1,112 @@
+"""Every preset: test accuracy mean ± std over seeds and training seconds; and the cnn
+preset's time to 99.0% against the familiar tutorial CNN trained the usual way, in one run.
+
+    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_models.py --seeds 0 1 2
+
+The presets were chosen on a validation split (``--search`` reruns that
+search: every candidate trained with 5,000 training images held out and judged
+on them alone). The test set is only used for the figures reported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from mnist_core import PRESETS, TrainConfig, load_mnist, preset_config, train  # noqa: E402
+
+# Candidates tried for the presets, judged on the validation split (see benchmarks/README.md).
+SEARCH = {
+    "mlp": [dict(PRESETS["mlp"]), dict(PRESETS["mlp"], optimizer="momentum", lr=0.1, batch_size=128)],
+    "cnn-fast": [dict(PRESETS["cnn-fast"]), dict(PRESETS["cnn-fast"], width=8, epochs=3),
+                 dict(PRESETS["cnn-fast"], label_smoothing=0.0, lr=0.003),
+                 dict(PRESETS["cnn-fast"], optimizer="momentum", lr=0.2, label_smoothing=0.0)],
+}
+
+
+def run_presets(data, names, seeds) -> dict:
+    rows = {}
+    for name in names:
+        runs = []
+        for seed in seeds:
+            result = train(preset_config(name, seed=seed, eval_every_epoch=True), data)
+            runs.append({"seed": seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds,
+                         "test_accuracies": result.test_accuracies, "device": result.device})
+            print(f"{name} seed {seed}: {result.test_accuracy:.4f} in {result.train_seconds:.1f} s", flush=True)
+        accs = [r["test_accuracy"] for r in runs]
+        secs = [r["train_seconds"] for r in runs]
+        rows[name] = {"accuracy_mean": statistics.mean(accs), "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                      "seconds_median": statistics.median(secs), "runs": runs, "config": PRESETS[name]}
+    return rows
+
+
+def time_to(target: float, run: dict) -> float | None:
+    """Training seconds at the end of the first epoch whose test accuracy reaches ``target``."""
+    per_epoch = run["train_seconds"] / len(run["test_accuracies"])  # epochs of one preset cost the same
+    for epoch, acc in enumerate(run["test_accuracies"], start=1):
+        if acc is not None and acc >= target:
+            return per_epoch * epoch
+    return None
+
+
+def usual_cnn(data_dir: str, epochs: int) -> list[dict]:
+    proc = subprocess.run([sys.executable, str(HERE / "usual_cnn.py"), "--data-dir", data_dir, "--epochs", str(epochs)],
+                          capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--usual-epochs", type=int, default=1, help="epochs of the usual CNN (0 to skip)")
+    parser.add_argument("--search", action="store_true", help="rerun the validation search of the presets instead")
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "MNIST_data"))
+    parser.add_argument("--out", default=str(HERE / "results" / "models.json"))
+    args = parser.parse_args()
+    data = load_mnist(args.data_dir)
+
+    if args.search:
+        for name, candidates in SEARCH.items():
+            for c in candidates:
+                r = train(TrainConfig(**{**c, "validation_size": 5000, "eval_every_epoch": False}), data)
+                print(json.dumps({"preset": name, "candidate": c, "val_accuracy": r.val_accuracies[-1],
+                                  "train_seconds": round(r.train_seconds, 1)}), flush=True)
+        return
+
+    train(TrainConfig(epochs=1), data)  # warm-up, not counted
+    rows = run_presets(data, args.presets, args.seeds)
+    report = {"cpus": os.cpu_count(), "presets": rows}
+    print("\n| preset | test accuracy (mean ± std, %d seeds) | training s (median) |" % len(args.seeds))
+    print("|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f} | {r['seconds_median']:.1f} |")
+
+    if args.usual_epochs and "cnn-fast" in rows:
+        usual = usual_cnn(args.data_dir, args.usual_epochs)
+        fast = [time_to(0.99, run) for run in rows["cnn-fast"]["runs"]]
+        reached = [t for t in fast if t is not None]
+        report["time_to_99"] = {"usual_cnn_epochs": usual, "cnn_fast_seconds_to_99": fast}
+        epoch_s = usual[0]["train_seconds"]
+        print(f"\nusual CNN (DataLoader, batch 64, Adadelta): epoch 1 took {epoch_s:.1f} s, "
+              f"test accuracy {usual[0]['test_accuracy']:.4f}")
+        if reached:
+            t = statistics.median(reached)
+            report["time_to_99"]["ratio_of_usual_epoch"] = t / epoch_s
+            print(f"cnn-fast reached 99.0% in {t:.1f} s (median; {len(reached)} of {len(fast)} seeds reached it) "
+                  f"= {t / epoch_s:.2f} of one usual epoch (goal <= 0.25)")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
