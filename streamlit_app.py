@@ -2,7 +2,7 @@
 
 The page reads top to bottom like the user's journey: choose settings, train,
 watch the cost fall, compare runs, inspect mistakes, see what the model
-learned, draw a digit. Every computation is a mnist_core call; this file holds
+learned, draw a digit, read a photo of your own handwriting. Every computation is a mnist_core call; this file holds
 layout, widgets and session state.
 """
 
@@ -87,7 +87,7 @@ def reset_to_tutorial() -> None:
 
 def on_model_change() -> None:
     """A new model comes with its preset: good settings for it, the visitor's seed and device kept."""
-    apply({**base_settings(st.session_state.model), "seed": st.session_state.seed, "device": st.session_state.device})
+    apply(base_settings(st.session_state.model, keep=st.session_state))
 
 
 def on_preset_change() -> None:
@@ -163,10 +163,10 @@ def train_runs(configs: list[TrainConfig], live) -> None:
         return
     chart, status, progress, stop_area = live
     slots = training_slots()
-    if not slots.acquire(blocking=False):
-        status.info("Another visitor is training: waiting for a free slot…")
-        while not slots.acquire(timeout=0.5):
-            pass
+    waited = 0.0
+    while not slots.acquire(timeout=0.5):
+        waited += 0.5  # each message is also where a click (or leaving) ends the wait
+        status.info(f"Other visitors are training: waiting for a free slot… ({waited:.0f} s)")
     try:
         for i, config in enumerate(configs):
             stop_area.button("Stop training", key=f"stop-{ss.next_run}")

@@ -36,11 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> dict:
+    """Resident memory of the server: all of it, the heap (anonymous), and mapped files (libraries)."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"total": fields.get("VmRSS"), "anonymous": fields.get("RssAnon"), "files": fields.get("RssFile")}
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:

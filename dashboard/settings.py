@@ -37,9 +37,9 @@ def preset_settings(name: str, keep: dict | None = None) -> dict:
     return values
 
 
-def base_settings(model: str) -> dict:
+def base_settings(model: str, keep: dict | None = None) -> dict:
     """What choosing ``model`` alone sets: its preset. The URL stores differences from this."""
-    return preset_settings(DEFAULT_PRESET.get(model, "tutorial"))
+    return preset_settings(DEFAULT_PRESET.get(model, "tutorial"), keep)
 
 
 def from_query(params: dict) -> dict:

@@ -134,3 +134,18 @@ def test_stop_keeps_the_epochs_done(server, browser):
     table = page.locator("[data-testid=stDataFrame]")
     expect(table).to_be_visible()
     page.close()
+
+
+def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
+    from playwright.sync_api import expect
+
+    from test_app import photo_of_number
+    photo = tmp_path / "2024.jpg"
+    photo.write_bytes(photo_of_number(mnist, "2024"))
+    page = browser.new_page(viewport={"width": 1280, "height": 2400})
+    page.goto(server)
+    wait_idle(page)
+    page.locator(".st-key-photos input[type=file]").set_input_files(str(photo))
+    number = page.locator("[class*=st-key-number-] span")
+    expect(number).to_have_text("2024", timeout=60_000)
+    page.close()
