@@ -66,7 +66,6 @@ class TrainConfig:
             raise ValueError("weight_decay must be >= 0 and label_smoothing in [0, 1)")
         if not 0 <= self.validation_size < 60000 or self.width < 0:
             raise ValueError("validation_size must be in [0, 60000) and width >= 0")
-
         if self.width and "width" not in inspect.signature(model_constructor(self.model)).parameters:
             raise ValueError(f"model {self.model!r} has no width to set; leave width at 0")
 
