@@ -32,7 +32,7 @@ def tutorial_settings() -> dict:
 def preset_settings(name: str, keep: dict | None = None) -> dict:
     """A preset's settings (unset fields: the tutorial's), keeping the visitor's seed and device."""
     values = {**tutorial_settings(), **{k: v for k, v in PRESETS[name].items() if k in KEYS}}
-    if keep:
+    if keep is not None:
         values.update(seed=keep["seed"], device=keep["device"])
     return values
 
