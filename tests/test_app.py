@@ -7,7 +7,7 @@ import streamlit as st
 import torchvision
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, as_jpeg, number_photo
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -187,23 +187,8 @@ def test_a_link_naming_a_model_opens_its_preset(mnist_root, monkeypatch):
     assert sb.selectbox(key="width").value == 8
 
 
-def photo_of_number(mnist, digits="2024"):
-    import io
-
-    import numpy as np
-    from PIL import Image, ImageFilter
-    labels = mnist.test_labels.numpy()
-    row = np.concatenate([mnist.test_images[int(np.nonzero(labels == int(d))[0][1])].numpy() for d in digits], axis=1)
-    big = Image.fromarray(255 - row).resize((28 * len(digits) * 6, 28 * 6), Image.BICUBIC)
-    paper = Image.new("RGB", (big.width + 160, big.height + 120), (225, 220, 205))
-    paper.paste(big.convert("RGB"), (90, 50))
-    buf = io.BytesIO()
-    paper.filter(ImageFilter.GaussianBlur(1)).save(buf, "JPEG", quality=75)
-    return buf.getvalue()
-
-
 def test_uploaded_photos_are_read_and_bad_ones_explained(app, mnist):
-    good = photo_of_number(mnist)
+    good = as_jpeg(number_photo(mnist, "2024"))
     app.file_uploader(key="photos").set_value([
         ("2024.jpg", good, "image/jpeg"),
         ("notes.png", b"this is not an image", "image/png"),

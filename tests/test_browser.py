@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, as_jpeg, number_photo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed (apt-get install chromium)")
@@ -139,9 +139,8 @@ def test_stop_keeps_the_epochs_done(server, browser):
 def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
     from playwright.sync_api import expect
 
-    from test_app import photo_of_number
     photo = tmp_path / "2024.jpg"
-    photo.write_bytes(photo_of_number(mnist, "2024"))
+    photo.write_bytes(as_jpeg(number_photo(mnist, "2024")))
     page = browser.new_page(viewport={"width": 1280, "height": 2400})
     page.goto(server)
     wait_idle(page)

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
+from conftest import number_photo
 from mnist_core import predict, to_mnist
 
 
@@ -75,19 +76,6 @@ def test_photographed_mnist_digits_are_read_almost_as_well(mnist, tutorial_resul
     photo = predict(model, via_photo).argmax(1)
     direct_acc, photo_acc = (direct == labels).mean(), (photo == labels).mean()
     assert photo_acc >= direct_acc - 0.03, (direct_acc, photo_acc)
-
-
-def number_photo(mnist, digits, scale=6, gap=0):
-    labels = mnist.test_labels.numpy()
-    parts = []
-    for i, d in enumerate(digits):
-        parts.append(mnist.test_images[int(np.nonzero(labels == int(d))[0][i])].numpy())
-        parts.append(np.zeros((28, gap), np.uint8))
-    row = np.concatenate(parts, axis=1)
-    big = Image.fromarray(255 - row).resize((row.shape[1] * scale, 28 * scale), Image.BICUBIC)
-    paper = Image.new("L", (big.width + 100, big.height + 80), 230)
-    paper.paste(big, (50, 40))
-    return paper
 
 
 def test_a_number_is_split_into_its_digits_left_to_right(mnist):
