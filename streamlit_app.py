@@ -396,6 +396,18 @@ def classifier():
     return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else "")
 
 
+@st.cache_data(max_entries=32, show_spinner="Reading the photo…")
+def read_photo(data: bytes):
+    """(a display-sized copy, the digits, None), or (None, [], why not): once per file, not per rerun."""
+    try:
+        image = open_image(data)
+        digits = split_digits(image)
+    except ImageError as exc:
+        return None, [], str(exc)
+    image.thumbnail((640, 640))
+    return image, digits, None
+
+
 def upload_section() -> None:
     st.subheader("Your own handwriting")
     st.caption("A photo or scan of digits on paper (PNG, JPEG or WebP): one digit, or a number such as "
@@ -407,11 +419,9 @@ def upload_section() -> None:
     model, source = classifier()
     st.caption(f"Read by {source}.")
     for upload in files:
-        try:
-            image = open_image(upload.getvalue())
-            digits = split_digits(image)
-        except ImageError as exc:
-            st.error(f"{upload.name}: {exc}.")
+        image, digits, problem = read_photo(upload.getvalue())
+        if problem:
+            st.error(f"{upload.name}: {problem}.")
             continue
         left, right = st.columns([1, 2])
         left.image(image, caption=upload.name, width="stretch")
