@@ -282,7 +282,7 @@ def training_section(train_configs: list[TrainConfig]) -> None:
 
 def compare_section() -> None:
     runs = st.session_state.runs
-    if len(runs) < 1:
+    if not runs:
         return
     st.subheader("Compare runs")
     keys = differing(runs)
@@ -381,7 +381,7 @@ def draw_and_classify() -> None:
             st.markdown(f"<span style='font-size:5rem;font-weight:700;line-height:1'>{best}</span>",
                         unsafe_allow_html=True)
         st.caption(f"predicted digit, {100 * probs[best]:.0f}% sure")
-        st.plotly_chart(charts.probabilities_figure(probs, tuple(str(d) for d in range(10))),
+        st.plotly_chart(charts.probabilities_figure(probs),
                         width="stretch", key="probabilities")
         st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption="What the model sees: 28×28, like MNIST",
                  width=140)
@@ -437,7 +437,7 @@ def upload_section() -> None:
             st.image([d.repeat(3, axis=0).repeat(3, axis=1) for d in digits], width=84,
                      caption=[f"{int(p.argmax())} ({100 * p.max():.0f}%)" for p in probs])
             if len(digits) == 1:
-                st.plotly_chart(charts.probabilities_figure(probs[0], tuple(str(d) for d in range(10))),
+                st.plotly_chart(charts.probabilities_figure(probs[0]),
                                 width="stretch", key=f"upload-probs-{upload.file_id}")
 
 

@@ -76,7 +76,10 @@ def weights_figure(weights: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
     return fig
 
 
-def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
+DIGITS = tuple(str(d) for d in range(10))
+
+
+def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...] = DIGITS) -> go.Figure:
     best = int(np.argmax(probs))
     colors = [COST if i == best else "#c7d2fe" for i in range(len(probs))]
     fig = go.Figure(go.Bar(x=list(classes), y=100 * probs, marker_color=colors,
