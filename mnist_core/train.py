@@ -202,12 +202,14 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 
 
 def train(config: TrainConfig, data: MnistData,
           on_epoch: Callable[[EpochReport], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None,
+          on_batch: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train ``config.model`` on ``data``; the one loop for every model.
 
     ``on_epoch`` is called after each epoch with an :class:`EpochReport`;
     ``should_stop`` is polled between batches and ends training early when it
-    returns True (the result's status is then ``stopped``). A cost that turns
+    returns True (the result's status is then ``stopped``); ``on_batch(done,
+    total)`` is called after each batch with the batches done and planned. A cost that turns
     NaN or infinite ends training with status ``diverged``.
     """
     config.validate()
@@ -266,6 +268,8 @@ def train(config: TrainConfig, data: MnistData,
                 scheduler.step()
             total += cost.detach()
             done += 1
+            if on_batch is not None:
+                on_batch((epoch - 1) * batches + done, config.epochs * batches)
         _sync(device)
         seconds += time.perf_counter() - start
         if done == 0:

@@ -8,6 +8,7 @@ import torchvision
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, as_jpeg, number_photo
+from dashboard.text import plain
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -41,6 +42,21 @@ def metric(at, name):
     return next(m for m in at.metric if m.label == name)
 
 
+def settle(at, timeout=180):
+    """Trainings run in the background: wait for every run of this session, then redraw the page."""
+    for run in at.session_state.runs:
+        assert run.job.wait(timeout), f"run #{run.number} did not end within {timeout} s"
+    at.run()
+    assert not at.exception
+    return at
+
+
+def press(at, key="train"):
+    at.button(key=key).click().run()
+    assert not at.exception
+    return settle(at)
+
+
 def test_renders_with_the_tutorials_defaults(app):
     sb = app.sidebar
     assert sb.selectbox(key="model").value == "linear"
@@ -56,7 +72,7 @@ def test_renders_with_the_tutorials_defaults(app):
 def test_train_shows_accuracy_chart_and_a_run(app):
     app.sidebar.select_slider(key="lr").set_value(0.5)
     app.sidebar.slider(key="epochs").set_value(3)
-    app.button(key="train").click().run()
+    press(app)
     assert not app.exception
     acc = float(metric(app, "Test accuracy").value.rstrip("%"))
     assert 85 < acc < 95
@@ -68,14 +84,14 @@ def test_train_shows_accuracy_chart_and_a_run(app):
     assert dict(app.query_params) == {"lr": "0.5", "epochs": "3"}
     # a second run shows the change against the first
     app.sidebar.select_slider(key="lr").set_value(0.1)
-    app.button(key="train").click().run()
+    press(app)
     assert "vs run #1" in metric(app, "Test accuracy").delta
     assert len(app.dataframe[0].value) == 2
 
 
 def test_learning_rate_sweep_overlays_curves(app):
     app.sidebar.slider(key="epochs").set_value(2)
-    app.button(key="sweep").click().run()
+    press(app, "sweep")
     assert not app.exception
     compare = figure_titled(app, "Cost per epoch, every run")
     names = [trace["name"] for trace in compare["data"]]
@@ -85,7 +101,7 @@ def test_learning_rate_sweep_overlays_curves(app):
 
 def test_mistakes_grid_fills_and_filters(app):
     app.sidebar.slider(key="epochs").set_value(2)
-    app.button(key="train").click().run()
+    press(app)
     grid = mistake_grid(app)
     assert len(grid) == 40 and all("→" in img.caption for img in grid)
     confidences = [float(img.caption.split("(")[1].rstrip("%)")) for img in grid]
@@ -106,12 +122,12 @@ def test_nan_cost_shows_a_message_and_the_page_stays_usable(app):
     sb.select_slider(key="lr").set_value(10.0)
     sb.select_slider(key="batch_size").set_value(32)
     sb.slider(key="epochs").set_value(1)
-    app.button(key="train").click().run()
+    press(app)
     assert not app.exception
     assert any("diverged" in e.value and "smaller" in e.value for e in app.error)
     app.button(key="reset").click().run()
     app.sidebar.slider(key="epochs").set_value(1)
-    app.button(key="train").click().run()
+    press(app)
     assert not app.exception and metric(app, "Test accuracy").value.endswith("%")
 
 
@@ -134,11 +150,10 @@ def test_query_parameters_restore_settings(mnist_root, monkeypatch):
 
 def test_runs_can_be_removed(app):
     app.sidebar.slider(key="epochs").set_value(1)
-    app.button(key="train").click().run()
-    app.button(key="train").click().run()
+    press(app)
+    press(app)
     assert len(app.dataframe[0].value) == 2
-    app.multiselect[0].set_value([1])
-    app.button[[b.label for b in app.button].index("Remove")].click().run()
+    app.button(key="remove-1").click().run()
     assert list(app.dataframe[0].value["run"]) == [2]
 
 
@@ -149,7 +164,7 @@ def test_missing_data_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     try:
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()
-        at.button(key="train").click().run()
+        press(at)
         assert not at.exception
         assert any("MNIST data not found" in e.value and "MNIST_DATA_DIR" in e.value for e in at.error)
     finally:
@@ -158,7 +173,7 @@ def test_missing_data_is_a_message_not_a_traceback(tmp_path, monkeypatch):
 
 def test_sessions_do_not_share_runs(app, mnist_root):
     app.sidebar.slider(key="epochs").set_value(1)
-    app.button(key="train").click().run()
+    press(app)
     other = AppTest.from_file(APP, default_timeout=60)
     other.run()
     assert len(app.session_state.runs) == 1 and len(other.session_state.runs) == 0
@@ -199,9 +214,17 @@ def test_uploaded_photos_are_read_and_bad_ones_explained(app, mnist):
     numbers = [m.value for m in app.markdown if "font-size:3rem" in m.value]
     assert len(numbers) == 1 and ">2024<" in numbers[0]
     errors = " ".join(e.value for e in app.error)
-    assert "notes.png: not a PNG, JPEG or WebP image" in errors
-    assert "cut.jpg: the image could not be read" in errors
-    assert "empty.png: the file is empty" in errors
+    assert f"{plain('notes.png')}: not a PNG, JPEG or WebP image" in errors
+    assert f"{plain('cut.jpg')}: the image could not be read" in errors
+    assert f"{plain('empty.png')}: the file is empty" in errors
     app.sidebar.slider(key="epochs").set_value(1)
-    app.button(key="train").click().run()  # the page stays usable
+    press(app)  # the page stays usable
     assert not app.exception and metric(app, "Test accuracy").value.endswith("%")
+
+
+def test_a_file_name_is_shown_as_text_not_markdown(app):
+    name = "**bold** [link](http://127.0.0.1:9/) 1. `code` $x$.png"
+    app.file_uploader(key="photos").set_value([(name, b"not an image", "image/png")]).run()
+    assert not app.exception
+    shown = [e.value for e in app.error if "not a PNG" in e.value]
+    assert shown == [f"{plain(name)}: not a PNG, JPEG or WebP image."]

@@ -1,0 +1,54 @@
+"""Draw a digit: a canvas, the prediction, the ten probabilities and the 28x28 image the model sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts, state
+from mnist_core import predict, to_mnist
+
+CANVAS_SIDE = 280
+
+
+def clear_canvas() -> None:
+    st.session_state.canvas_key += 1  # a new key mounts an empty canvas
+
+
+@st.fragment
+def draw_section() -> None:
+    """Reruns alone on every stroke, so drawing never redraws the charts above."""
+    st.subheader("Draw a digit")
+    with st.container(key="draw"):
+        draw_and_classify()
+
+
+def draw_and_classify() -> None:
+    model, source = state.classifier()
+    st.caption(f"Classified by {source}.")
+    left, right = st.columns([1, 1])
+    with left:
+        try:
+            from streamlit_drawable_canvas import st_canvas
+        except Exception as exc:  # the component imports only inside a running app
+            st.warning(f"The drawing canvas is unavailable here ({exc.__class__.__name__}).")
+            return
+        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                           return_image_data=True, key=f"canvas-{st.session_state.canvas_key}")
+        st.button("Clear", key="clear", on_click=clear_canvas)
+    image = result.image_data if result is not None else None
+    digit = to_mnist(image) if image is not None else None
+    with right:
+        if digit is None:
+            st.info("Draw a digit in the black square, large and centred, as on paper.")
+            return
+        probs = predict(model, digit)
+        best = int(np.argmax(probs))
+        with st.container(key="prediction"):
+            st.markdown(f"<span style='font-size:5rem;font-weight:700;line-height:1'>{best}</span>",
+                        unsafe_allow_html=True)
+        st.caption(f"predicted digit, {100 * probs[best]:.0f}% sure")
+        st.plotly_chart(charts.probabilities_figure(probs), width="stretch", key="probabilities")
+        st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption="What the model sees: 28×28, like MNIST",
+                 width=140)

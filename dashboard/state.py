@@ -1,0 +1,105 @@
+"""What the page keeps: shared resources (once per server process) and each visitor's session.
+
+The trainings themselves live in a job backend (mnist_core.jobs), not in the
+script run: a click re-runs the script, never ends a training.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.runs import Run
+from dashboard.settings import KEYS, from_query
+from mnist_core import load_checkpoint
+from mnist_core.checkpoint import pretrained_path
+from mnist_core.jobs import DataSpec, get_backend, shared_data
+
+MAX_RUNS = 20  # runs kept per visitor (each holds its model)
+
+
+@st.cache_resource
+def backend():
+    """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray); one per server process."""
+    return get_backend()
+
+
+@st.cache_resource(show_spinner="Loading MNIST (once per server)…")
+def mnist():
+    """MNIST on the CPU for showing images (the same tensors the in-process trainings use)."""
+    return shared_data(DataSpec(), "cpu")
+
+
+@st.cache_resource
+def pretrained_model():
+    model, info = load_checkpoint(pretrained_path(), device="cpu")
+    return model, info["metrics"].get("test_accuracy")
+
+
+def init_session() -> None:
+    ss = st.session_state
+    if "runs" not in ss:
+        ss.runs = []
+        ss.next_run = 1
+        ss.canvas_key = 0
+        ss.notices = []
+        ss.seen_done = set()
+        settings = from_query(st.query_params.to_dict())
+        for key in KEYS:
+            ss[key] = settings[key]
+
+
+def runs() -> list[Run]:
+    return st.session_state.runs
+
+
+def notify(level: str, message: str) -> None:
+    """A message shown once, at the top of the training section."""
+    st.session_state.notices.append((level, message))
+
+
+def add_run(job) -> Run:
+    ss = st.session_state
+    run = Run(ss.next_run, job)
+    ss.next_run += 1
+    ss.runs.append(run)
+    finished = [r for r in ss.runs if r.done]
+    while len(ss.runs) > MAX_RUNS and finished:
+        oldest = finished.pop(0)
+        ss.runs.remove(oldest)
+        notify("info", f"Run #{oldest.number} was let go: a visitor keeps at most {MAX_RUNS} runs.")
+    return run
+
+
+def remove_run(number: int) -> None:
+    for run in runs():
+        if run.number == number:
+            run.job.stop()  # a run still training stops
+    st.session_state.runs = [r for r in runs() if r.number != number]
+
+
+def settle_runs() -> bool:
+    """At the start of a full script run: drop runs that ended with nothing to show (saying why), and
+    note which runs have ended, so the live section knows when to redraw the whole page. True while any trains."""
+    ss = st.session_state
+    for run in [r for r in ss.runs if r.done and not r.costs]:
+        ss.runs.remove(run)
+        if run.status == "failed":
+            notify("error", f"Run #{run.number} failed: {run.message}")
+        else:
+            notify("info", f"Run #{run.number} was stopped before its first epoch ended; there is nothing to keep.")
+    ss.seen_done = {r.number for r in ss.runs if r.done}
+    return len(ss.seen_done) < len(ss.runs)
+
+
+def latest_finished() -> Run | None:
+    done = [r for r in runs() if r.done and r.model is not None and r.evaluation is not None]
+    return done[-1] if done else None
+
+
+def classifier():
+    """The visitor's latest trained model, else the shipped one; and words saying which."""
+    run = latest_finished()
+    if run is not None:
+        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)"
+    model, acc = pretrained_model()
+    return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else "")
