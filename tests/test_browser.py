@@ -6,6 +6,7 @@ the page (the README's screenshot is made this way).
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,17 +123,40 @@ def test_train_then_draw(server, browser):
     page.close()
 
 
-def test_stop_keeps_the_epochs_done(server, browser):
+def test_the_page_stays_usable_while_a_cnn_trains(server, browser):
+    """Moving a slider and drawing during a cnn-fast training: the training goes on to the end."""
     from playwright.sync_api import expect
-    page = browser.new_page(viewport={"width": 1280, "height": 1600})
-    page.goto(f"{server}/?model=mlp&epochs=30")
+    page = browser.new_page(viewport={"width": 1280, "height": 3400})
+    page.goto(f"{server}/?model=cnn")                                     # the cnn-fast preset: 2 epochs, lr 0.01
     page.get_by_role("button", name="Train", exact=True).click()
-    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=120_000)  # epoch 1 drawn
+    page.get_by_text("Training run #1").wait_for(timeout=120_000)
+    thumb = page.locator(".st-key-lr input[type=range]")
+    thumb.focus()
+    page.keyboard.press("ArrowLeft")                                      # lr 0.01 -> 0.005
+    expect(page).to_have_url(re.compile(r"lr=0\.005"), timeout=30_000)
+    draw(page, [[(140, 40), (140, 240)]])                                 # a "1", read by the shipped model
+    assert prediction(page) == "1"
+    assert page.get_by_text("Training run #1").count() or page.get_by_text("Test accuracy").count()
+    accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
+    accuracy.wait_for(timeout=300_000)
+    assert float(accuracy.inner_text().rstrip("%")) > 98
+    expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
+    assert page.get_by_text("was stopped after").count() == 0             # it ran to its end
+    page.close()
+
+
+def test_stop_keeps_the_model_and_it_classifies_drawings(server, browser):
+    from playwright.sync_api import expect
+    page = browser.new_page(viewport={"width": 1280, "height": 3400})
+    page.goto(f"{server}/?model=cnn&epochs=10")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=300_000)  # epoch 1 drawn
     page.get_by_role("button", name="Stop training").click()
     expect(page.get_by_text("was stopped after")).to_be_visible(timeout=60_000)
-    wait_idle(page)
-    table = page.locator("[data-testid=stDataFrame]")
-    expect(table).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Classified by run #\d+ \(9\d\.\d\d% on the test set\)"))).to_be_visible(
+        timeout=60_000)
+    draw(page, [[(140, 40), (140, 240)]])                                 # a "1"
+    assert prediction(page) == "1"
     page.close()
 
 

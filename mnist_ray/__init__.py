@@ -1,0 +1,267 @@
+"""The Ray job backend: trainings run as Ray tasks on a cluster's workers, CPU or GPU.
+
+Optional: ``pip install -r requirements-ray.txt``. Chosen with ``MNIST_BACKEND=ray``
+(the page) or ``--backend ray`` (the CLI); ``mnist_core`` finds it by name and
+never imports Ray itself.
+
+- Each training is a Ray *generator task* asking for one GPU when its device is
+  CUDA (or ``auto`` on a cluster with GPUs), else one CPU (both configurable).
+  Its epoch reports and batch progress stream back as the task yields them.
+- Each worker process keeps MNIST in memory after its first training
+  (:func:`mnist_core.jobs.shared_data`); Ray reuses worker processes.
+- A small named actor, the *job board*, shared by every server of one demo,
+  carries Stop to the worker (within a batch) and tells each queued training
+  how many were submitted before it and have not started.
+- A worker that dies mid-training ends its run as ``failed`` with a message
+  (tasks are never retried: a half-trained run is not silently restarted).
+
+``RAY_ADDRESS`` (Ray's own variable) names the cluster; without it a local
+Ray starts inside this process's machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from urllib.parse import urlparse
+
+import ray
+
+import mnist_core
+from mnist_core import TrainConfig
+from mnist_core.jobs import DataSpec, Job, JobResult, run_training, shared_data, worker_name
+from mnist_core.train import resolve_device
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "mnist_playground"
+BOARD_NAME = "mnist-job-board"
+CONNECT_TIMEOUT_ENV = "MNIST_RAY_CONNECT_TIMEOUT"
+BATCH_EVERY_SECONDS = 0.25  # batch progress is sent at most this often
+
+
+class RayUnavailable(ValueError):
+    """Ray cannot be reached or started; the message says what to do."""
+
+
+@ray.remote(num_cpus=0)
+class JobBoard:
+    """Stop requests and queue order, shared by every server that submits to the cluster."""
+
+    def __init__(self):
+        self._count = 0
+        self._queued: dict[str, int] = {}      # job id -> submission order, until it starts
+        self._stops: dict[str, asyncio.Event] = {}
+        self._ended: dict[str, asyncio.Event] = {}
+
+    def _events(self, job_id):
+        return (self._stops.setdefault(job_id, asyncio.Event()), self._ended.setdefault(job_id, asyncio.Event()))
+
+    async def submitted(self, job_id: str) -> None:
+        self._count += 1
+        self._queued[job_id] = self._count
+        self._events(job_id)
+
+    async def started(self, job_id: str) -> None:
+        self._queued.pop(job_id, None)
+
+    async def ahead(self, job_ids: list[str]) -> dict[str, int]:
+        """For each queued job: trainings submitted before it that have not started."""
+        order = sorted(self._queued.values())
+        return {j: sum(1 for o in order if o < self._queued[j]) for j in job_ids if j in self._queued}
+
+    async def stop(self, job_id: str) -> None:
+        self._events(job_id)[0].set()
+        self._queued.pop(job_id, None)
+
+    async def stop_requested(self, job_id: str) -> bool:
+        return self._events(job_id)[0].is_set()
+
+    async def wait_stop(self, job_id: str) -> bool:
+        """Returns True when the job is asked to stop, False when it ends first."""
+        stop, ended = self._events(job_id)
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        return stop.is_set()
+
+    async def ended(self, job_id: str) -> None:
+        self._queued.pop(job_id, None)
+        self._events(job_id)[1].set()
+        self._stops.pop(job_id, None)
+        self._ended.pop(job_id, None)
+
+
+@ray.remote(max_retries=0)
+def train_task(job_id: str, config: dict, spec: DataSpec, board):
+    """A training on a Ray worker. Yields ("running", device, worker), ("batch", done, total),
+    ("epoch", EpochReport)…, then ("result", JobResult)."""
+    ray.get(board.started.remote(job_id))
+    stop = threading.Event()
+    if ray.get(board.stop_requested.remote(job_id)):
+        stop.set()
+
+    def watch_stop():
+        try:
+            if ray.get(board.wait_stop.remote(job_id)):
+                stop.set()
+        except Exception:  # the board is gone: Stop can no longer arrive, training goes on
+            pass
+
+    threading.Thread(target=watch_stop, daemon=True).start()
+    events: queue.Queue = queue.Queue()
+    worker = f"{worker_name()}, Ray node {ray.get_runtime_context().get_node_id()[:8]}"
+
+    def work():
+        try:
+            cfg = TrainConfig.from_dict(config)
+            device = str(resolve_device(cfg.device))
+            events.put(("running", device, worker))
+            data = shared_data(spec, device)
+            last = 0.0
+
+            def on_batch(done, total):
+                nonlocal last
+                now = time.monotonic()
+                if now - last >= BATCH_EVERY_SECONDS or done == total:
+                    last = now
+                    events.put(("batch", done, total))
+
+            result = run_training(cfg, data, should_stop=stop.is_set, on_epoch=lambda e: events.put(("epoch", e)),
+                                  on_batch=on_batch, worker=worker)
+        except Exception as exc:  # bad data, bad settings: the run fails with the reason
+            result = JobResult("failed", worker=worker, message=str(exc))
+        events.put(("result", result))
+
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while True:
+            item = events.get()
+            yield item
+            if item[0] == "result":
+                return
+    finally:
+        board.ended.remote(job_id)
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Fail fast, with a message, when a named cluster does not answer (Ray itself may wait minutes)."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        target = urlparse(address) if address.startswith("ray://") else None
+        if target is None:
+            return
+        host, port = target.hostname, target.port or 10001
+    else:
+        host, _, port = address.rpartition(":")
+        port = int(port or 6379)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnavailable(f"Ray is not reachable at {address} ({exc.strerror or exc}). Start the cluster "
+                             "(ray start --head) or unset RAY_ADDRESS to train on this machine.") from None
+
+
+class RayBackend:
+    """Trainings as Ray tasks; one backend per server process, any number of servers per cluster."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_training: float = 1,
+                 gpus_per_training: float = 1, connect_timeout: float | None = None):
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        timeout = connect_timeout or float(os.environ.get(CONNECT_TIMEOUT_ENV, "10"))
+        self.cpus_per_training, self.gpus_per_training = cpus_per_training, gpus_per_training
+        if not ray.is_initialized():
+            if address:
+                _check_reachable(address, timeout)
+            try:
+                ray.init(address=address, num_cpus=None if address else num_cpus, namespace=NAMESPACE,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         runtime_env={"py_modules": [mnist_core, __import__(__name__)]} if address else None)
+            except Exception as exc:
+                raise RayUnavailable(f"Ray could not be started or reached: {exc}") from None
+        self.address = address or "local"
+        self.board = JobBoard.options(name=BOARD_NAME, get_if_exists=True, lifetime="detached").remote()
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        threading.Thread(target=self._update_queue, name="mnist-ray-queue", daemon=True).start()
+
+    def describe(self) -> str:
+        res = ray.cluster_resources()
+        return f"Ray cluster at {self.address}: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs"
+
+    def _resources(self, config: TrainConfig) -> dict:
+        device = config.device
+        wants_gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
+        return {"num_gpus": self.gpus_per_training, "num_cpus": 0} if wants_gpu else {"num_cpus": self.cpus_per_training}
+
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec()) -> Job:
+        """Queue a training on the cluster; ValueError at once for settings that cannot train anywhere."""
+        config.validate()
+        job = Job(config, data)
+        try:
+            ray.get(self.board.submitted.remote(job.id), timeout=30)
+            stream = train_task.options(**self._resources(config), name=f"mnist-train-{job.id[:8]}").remote(
+                job.id, config.to_dict(), data, self.board)
+        except Exception as exc:
+            raise RayUnavailable(f"the Ray cluster did not take the training: {exc}") from None
+        job._on_stop.append(lambda: self.board.stop.remote(job.id))
+        with self._lock:
+            self._jobs[job.id] = job
+        threading.Thread(target=self._follow, args=(job, stream), name=f"mnist-ray-{job.id[:8]}", daemon=True).start()
+        return job
+
+    def queued(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status == "queued")
+
+    def _follow(self, job: Job, stream) -> None:
+        try:
+            for ref in stream:
+                kind, *payload = ray.get(ref)
+                if kind == "running":
+                    job._update(status="running", device=payload[0], worker=payload[1], queue_position=None,
+                                note="loading the data (once per worker)…")
+                elif kind == "batch":
+                    job._update(batches=tuple(payload), note="training")
+                elif kind == "epoch":
+                    job._add_epoch(payload[0])
+                else:
+                    job._finish(payload[0])
+        except Exception as exc:  # the worker or the cluster went away mid-training
+            log.warning("Ray training %s lost: %s", job.id, exc)
+            job._finish(JobResult("failed", device=job.snapshot().device, worker=job.snapshot().worker,
+                                  message=f"the worker training it was lost ({exc.__class__.__name__}); "
+                                          "train again"))
+        finally:
+            if not job.done:
+                job._finish(JobResult("failed", message="the worker ended without a result; train again"))
+            with self._lock:
+                self._jobs.pop(job.id, None)
+
+    def _update_queue(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                waiting = [j for j in self._jobs.values() if j.status == "queued"]
+            if not waiting:
+                continue
+            try:
+                ahead = ray.get(self.board.ahead.remote([j.id for j in waiting]), timeout=10)
+            except Exception:
+                continue
+            for job in waiting:
+                if job.id in ahead:
+                    job._update(queue_position=ahead[job.id])
+
+    def close(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop()

@@ -1,0 +1,98 @@
+"""The Ray job backend against a real local Ray (ray.init(num_cpus=2)), as CI runs it."""
+
+import os
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+from mnist_core import TrainConfig
+from mnist_core.jobs import ThreadBackend, get_backend, train_through
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+
+
+@pytest.fixture(scope="module")
+def backend(mnist_root):
+    os.environ["MNIST_DATA_DIR"] = str(mnist_root)  # the workers read it when they load the data
+    b = get_backend("ray", num_cpus=2)
+    yield b
+    ray.shutdown()
+
+
+def test_epochs_stream_from_a_ray_worker_and_match_in_process_training(backend):
+    config = TrainConfig(epochs=3)
+    seen = []
+    result = train_through(backend, config, on_epoch=lambda e: seen.append((e.epoch, time.monotonic())),
+                           timeout=120)
+    assert result.status == "completed" and [e for e, _ in seen] == [1, 2, 3]
+    assert seen[0][1] < seen[-1][1]                    # reported as they happened, not all at the end
+    assert "Ray node" in result.worker and result.device == "cpu"
+    here = train_through(ThreadBackend(slots=1), config)
+    assert result.epoch_costs == pytest.approx(here.epoch_costs, rel=1e-5)   # same seed, same numbers
+    assert result.evaluation.accuracy == pytest.approx(here.evaluation.accuracy, abs=1e-4)
+    model = result.model()                             # rebuilt from the checkpoint bytes
+    assert model.registry_name == "linear"
+
+
+def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(backend):
+    job = backend.submit(TrainConfig(model="mlp", epochs=30, batch_size=256))
+    deadline = time.monotonic() + 120
+    while not job.snapshot().epochs:
+        assert time.monotonic() < deadline and not job.done
+        time.sleep(0.05)
+    job.stop()
+    asked = time.monotonic()
+    assert job.wait(30)
+    assert time.monotonic() - asked < 5
+    result = job.result
+    assert result.status == "stopped" and 1 <= len(result.epoch_costs) < 30
+    assert result.evaluation is not None and result.evaluation.accuracy > 0.9
+    assert result.model() is not None
+
+
+def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(backend):
+    jobs = [backend.submit(TrainConfig(model="mlp", epochs=2, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
+    positions = set()
+    deadline = time.monotonic() + 120
+    while not all(j.done for j in jobs):
+        assert time.monotonic() < deadline
+        snaps = [j.snapshot() for j in jobs]
+        positions |= {s.queue_position for s in snaps if s.status == "queued" and s.queue_position is not None}
+        assert sum(s.status == "running" for s in snaps) <= 2       # two CPUs: two at once
+        time.sleep(0.1)
+    assert [j.result.status for j in jobs] == ["completed"] * 3
+    assert 0 in positions    # the third waited with nobody queued before it
+
+
+def test_a_killed_worker_fails_its_run_and_the_next_training_works(backend):
+    job = backend.submit(TrainConfig(model="cnn", epochs=20, batch_size=256))
+    deadline = time.monotonic() + 120
+    while job.snapshot().status != "running":
+        assert time.monotonic() < deadline and not job.done
+        time.sleep(0.05)
+    pid = int(re.search(r"pid (\d+)", job.snapshot().worker).group(1))
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    assert job.wait(60)
+    assert job.result.status == "failed" and "lost" in job.result.message
+    again = train_through(backend, TrainConfig(epochs=1), timeout=120)
+    assert again.status == "completed"
+
+
+def test_settings_that_cannot_train_are_refused_before_reaching_the_cluster(backend):
+    with pytest.raises(ValueError, match="lr"):
+        backend.submit(TrainConfig(lr=-1))
+
+
+def test_an_unreachable_cluster_is_a_message_within_the_timeout():
+    from mnist_ray import RayUnavailable, _check_reachable
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]          # nothing listens here once the socket closes
+    start = time.monotonic()
+    with pytest.raises(RayUnavailable, match="not reachable.*ray start --head"):
+        _check_reachable(f"127.0.0.1:{port}", timeout=5)
+    assert time.monotonic() - start < 6
