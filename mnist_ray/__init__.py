@@ -30,7 +30,11 @@ import threading
 import time
 from urllib.parse import urlparse
 
-import ray
+if not os.environ.get("RAY_ADDRESS"):
+    # A local Ray serves this machine alone: keep its processes on the loopback address.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import ray  # noqa: E402  (after the setting above, which Ray reads on import)
 
 import mnist_core
 from mnist_core import TrainConfig
@@ -181,7 +185,8 @@ class RayBackend:
             if address:
                 _check_reachable(address, timeout)
             try:
-                ray.init(address=address, num_cpus=None if address else num_cpus, namespace=NAMESPACE,
+                # "local": always a new Ray of our own, never a stale cluster recorded on this machine
+                ray.init(address=address or "local", num_cpus=None if address else num_cpus, namespace=NAMESPACE,
                          include_dashboard=False, log_to_driver=False, configure_logging=False,
                          runtime_env={"py_modules": [mnist_core, __import__(__name__)]} if address else None)
             except Exception as exc:

@@ -228,3 +228,45 @@ def test_a_file_name_is_shown_as_text_not_markdown(app):
     assert not app.exception
     shown = [e.value for e in app.error if "not a PNG" in e.value]
     assert shown == [f"{plain(name)}: not a PNG, JPEG or WebP image."]
+
+
+@pytest.fixture
+def one_slot(mnist_root, monkeypatch):
+    """A fresh server-wide backend with a single training slot."""
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("MNIST_TRAINING_SLOTS", "1")
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def test_a_second_visitor_waits_for_the_slot_then_trains(one_slot):
+    first, second = AppTest.from_file(APP, default_timeout=60), AppTest.from_file(APP, default_timeout=60)
+    first.query_params.update({"model": "cnn", "epochs": "5"})
+    first.run(), second.run()
+    first.button(key="train").click().run()
+    job = first.session_state.runs[0].job
+    while job.snapshot().batches_done == 0:                     # the first visitor's training is under way
+        assert job.wait(0.05) is False
+    second.sidebar.slider(key="epochs").set_value(1)
+    second.button(key="train").click().run()
+    assert any("Waiting for a free training slot: 0 trainings queued ahead" in i.value for i in second.info)
+    assert second.session_state.runs[0].status == "queued"
+    first.button(key="stop").click().run()                     # the first visitor stops: the second goes next
+    settle(second)
+    assert second.session_state.runs[0].status == "completed" and metric(second, "Test accuracy").value.endswith("%")
+    settle(first)
+    assert first.session_state.runs[0].status == "stopped"
+
+
+def test_clicks_during_a_training_do_not_end_it(app):
+    app.sidebar.slider(key="epochs").set_value(8)
+    app.button(key="train").click().run()
+    job = app.session_state.runs[0].job
+    app.sidebar.select_slider(key="lr").set_value(0.5).run()     # a slider moved mid-training
+    app.sidebar.selectbox(key="preset").set_value("mlp").run()    # a preset chosen
+    app.button(key="reset").click().run()
+    assert not app.exception and not job.stop_requested
+    settle(app)
+    assert job.result.status == "completed" and len(job.result.epoch_costs) == 8
+    assert job.config.lr == 0.1                                  # the run keeps the settings it started with

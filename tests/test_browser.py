@@ -28,25 +28,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(mnist_root):
+def start_server(mnist_root, env: dict | None = None):
+    """`streamlit run` on a free port; returns (url, process) once it answers."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "MNIST_DATA_DIR": str(mnist_root)},
+        cwd=ROOT, env={**os.environ, "MNIST_DATA_DIR": str(mnist_root), **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return url, proc
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stderr.read()[-2000:]}")
+    proc.kill()
+    pytest.fail(f"streamlit did not start: {proc.stderr.read()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(mnist_root):
+    url, proc = start_server(mnist_root)
     yield url
     proc.terminate()
     proc.wait(timeout=20)
