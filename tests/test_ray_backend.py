@@ -55,16 +55,17 @@ def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(backend):
 
 def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(backend):
     jobs = [backend.submit(TrainConfig(model="mlp", epochs=2, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
-    positions = set()
+    positions, most_at_once = set(), 0
     deadline = time.monotonic() + 120
     while not all(j.done for j in jobs):
         assert time.monotonic() < deadline
         snaps = [j.snapshot() for j in jobs]
         positions |= {s.queue_position for s in snaps if s.status == "queued" and s.queue_position is not None}
-        assert sum(s.status == "running" for s in snaps) <= 2       # two CPUs: two at once
-        time.sleep(0.1)
+        most_at_once = max(most_at_once, sum(s.status == "running" and s.batches_done > 0 for s in snaps))
+        time.sleep(0.05)
     assert [j.result.status for j in jobs] == ["completed"] * 3
-    assert 0 in positions    # the third waited with nobody queued before it
+    assert most_at_once >= 2  # trained side by side, one per CPU
+    assert 0 in positions     # the third waited for a CPU with nobody queued before it
 
 
 def test_a_killed_worker_fails_its_run_and_the_next_training_works(backend):
