@@ -19,10 +19,9 @@ REFRESH_SECONDS = 0.5
 
 def submit(configs: list[TrainConfig]) -> None:
     """Hand each config to the backend; a setting that cannot train is a message, not a run."""
-    backend = state.backend()
     for config in configs:
         try:
-            job = backend.submit(config)
+            job = state.backend().submit(config)  # a backend that cannot start (Ray unreachable) says so here
         except ValueError as exc:
             state.notify("error", str(exc))
             return
@@ -102,4 +101,6 @@ def outcome(run: Run, runs: list[Run]) -> None:
         delta = f"{100 * (acc - previous[-1].accuracy):+.2f} pts vs run #{previous[-1].number}"
     c1.metric("Test accuracy", f"{100 * acc:.2f}%" if acc is not None else "—", delta)
     c2.metric("Training time", f"{run.seconds:.2f} s")
-    c3.metric("Device", run.device, help=f"trained by {run.worker}" if run.worker else None)
+    c3.metric("Device", run.device)
+    if run.worker:
+        st.caption(f"Trained by {run.worker}.")

@@ -181,9 +181,9 @@ class RayBackend:
         address = address or os.environ.get("RAY_ADDRESS") or None
         timeout = connect_timeout or float(os.environ.get(CONNECT_TIMEOUT_ENV, "10"))
         self.cpus_per_training, self.gpus_per_training = cpus_per_training, gpus_per_training
+        if address:
+            _check_reachable(address, timeout)
         if not ray.is_initialized():
-            if address:
-                _check_reachable(address, timeout)
             try:
                 # "local": always a new Ray of our own, never a stale cluster recorded on this machine
                 ray.init(address=address or "local", num_cpus=None if address else num_cpus, namespace=NAMESPACE,

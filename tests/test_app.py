@@ -270,3 +270,25 @@ def test_clicks_during_a_training_do_not_end_it(app):
     settle(app)
     assert job.result.status == "completed" and len(job.result.epoch_costs) == 8
     assert job.config.lr == 0.1                                  # the run keeps the settings it started with
+
+
+def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist_root, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed")
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                     # nothing listens there once closed
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("MNIST_BACKEND", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        at.button(key="train").click().run()
+        assert not at.exception
+        assert any("Ray is not reachable" in e.value and "ray start --head" in e.value for e in at.error)
+        assert not at.session_state.runs
+        assert any("Classified by the shipped pretrained model" in c.value for c in at.caption)  # drawing still works
+    finally:
+        st.cache_resource.clear()
