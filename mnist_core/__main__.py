@@ -14,10 +14,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from .checkpoint import save_checkpoint
-from .data import DATA_DIR_ENV, DATASETS, DataError, load_mnist
-from .evaluate import evaluate
-from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device, train
+from .data import DATA_DIR_ENV, DATASETS
+from .jobs import DataSpec, get_backend, train_through
+from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the tutorial's, or the chosen model's preset)")
     parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="mnist or fashion (Fashion-MNIST)")
     parser.add_argument("--data-dir", help=f"folder holding MNIST/raw/ (default: ${DATA_DIR_ENV}, else MNIST_data/)")
+    parser.add_argument("--backend", choices=["thread", "ray"], default="thread",
+                        help="where the training runs: thread (this process) or ray (a Ray worker; "
+                             "pip install -r requirements-ray.txt, RAY_ADDRESS names the cluster)")
     parser.add_argument("--save", metavar="PATH", help="write a checkpoint of the trained model here")
     parser.add_argument("--json-summary", metavar="PATH", help="write test accuracy, seconds, costs and device as JSON")
     return parser
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))  # exits 2
 
     try:
-        data = load_mnist(args.data_dir, dataset=args.dataset)
-    except DataError as exc:
+        backend = get_backend(args.backend, **({"slots": 1} if args.backend == "thread" else {}))
+    except ValueError as exc:  # e.g. Ray not installed, or not reachable
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -75,27 +77,33 @@ def main(argv: list[str] | None = None) -> int:
         print("Epoch:", "%03d" % e.epoch, "cost =", "{:.9f}".format(e.cost), flush=True)
 
     try:
-        result = train(config, data, on_epoch=report)
+        result = train_through(backend, config, DataSpec(args.data_dir, args.dataset), on_epoch=report)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if result.status == "failed":
+        print(f"error: {result.message}", file=sys.stderr)
+        return 2
     if result.status == "diverged":
         print(f"error: the cost became {result.epoch_costs[-1]} in epoch {len(result.epoch_costs)}: "
               f"training diverged. Try a smaller learning rate (now {config.lr}).", file=sys.stderr)
         return 1
 
-    evaluation = evaluate(result.model, data)
+    evaluation = result.evaluation
     print(f"Accuracy: {evaluation.accuracy:.4f}")
-    print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training)", file=sys.stderr)
+    print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
+          file=sys.stderr)
 
-    summary = {**result.summary(), "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
-               "dataset": args.dataset}
+    summary = {"test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
+               "train_seconds": result.train_seconds, "epoch_costs": result.epoch_costs,
+               "test_accuracies": result.test_accuracies, "device": result.device, "worker": result.worker,
+               "status": result.status, "config": config.to_dict(), "dataset": args.dataset}
     try:
         if args.save:
-            save_checkpoint(args.save, result.model, config, metrics=summary)
+            Path(args.save).write_bytes(result.checkpoint)
         if args.json_summary:
             Path(args.json_summary).write_text(json.dumps(summary, indent=2) + "\n")
     except OSError as exc:

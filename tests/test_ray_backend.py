@@ -97,3 +97,30 @@ def test_an_unreachable_cluster_is_a_message_within_the_timeout():
     with pytest.raises(RayUnavailable, match="not reachable.*ray start --head"):
         _check_reachable(f"127.0.0.1:{port}", timeout=5)
     assert time.monotonic() - start < 6
+
+
+def run_cli(*args, env=None, timeout=300):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_the_cli_prints_the_tutorials_lines_through_a_ray_worker(mnist_root):
+    out = run_cli("--backend", "ray", "--epochs", "2", env={"MNIST_DATA_DIR": str(mnist_root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["Epoch: 001 cost = 1.165569305", "Epoch: 002 cost = 0.643884361",
+                                       "Accuracy: 0.8742"]
+    assert "Ray node" in out.stderr
+
+
+def test_the_cli_says_when_ray_is_unreachable_and_exits_2(mnist_root):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = run_cli("--backend", "ray", env={"RAY_ADDRESS": f"127.0.0.1:{port}", "MNIST_RAY_CONNECT_TIMEOUT": "5"},
+                  timeout=60)
+    assert out.returncode == 2
+    assert "Ray is not reachable" in out.stderr and "Traceback" not in out.stderr
