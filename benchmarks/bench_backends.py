@@ -70,12 +70,32 @@ def throughput() -> dict:
     return results
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Ray's processes, when the server started a local Ray)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def tree_rss_mb(pid: int) -> dict:
-    import psutil
-    server = psutil.Process(pid)
-    others = server.children(recursive=True)
-    mb = lambda procs: round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2 ** 20, 1)  # noqa: E731
-    return {"server": mb([server]), "ray_processes": mb(others), "ray_process_count": len(others)}
+    from bench_page import rss_mb
+    others = []
+    for child in descendants(pid):
+        try:
+            others.append(rss_mb(child)["total"] or 0)
+        except OSError:
+            pass
+    return {"server": rss_mb(pid), "ray_processes_mb": round(sum(others), 1), "ray_process_count": len(others)}
 
 
 def memory(trainings: int) -> dict:

@@ -61,18 +61,72 @@ def per_class_figure(per_class: np.ndarray, classes: tuple[str, ...]) -> go.Figu
     return fig
 
 
-def weights_figure(weights: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
-    """(10, 784) weights of the linear model as ten 28x28 templates: red = evidence for, blue = against."""
-    w = weights.reshape(10, 28, 28)
-    limit = float(np.abs(w).max()) or 1.0
-    fig = make_subplots(rows=2, cols=5, subplot_titles=list(classes), horizontal_spacing=0.02, vertical_spacing=0.08)
-    for i in range(10):
-        fig.add_trace(go.Heatmap(z=w[i], zmin=-limit, zmax=limit, colorscale="RdBu", reversescale=True,
-                                 showscale=i == 0, hovertemplate="weight %{z:.3f}<extra></extra>"),
-                      row=i // 5 + 1, col=i % 5 + 1)
+def heatmap_grid(maps: np.ndarray, titles: list[str], cols: int, diverging: bool = True, height: int | None = None,
+                 hover: str = "%{z:.3f}") -> go.Figure:
+    """Small images side by side, ``cols`` per row. Diverging: red = positive, blue = negative, one scale."""
+    n = len(maps)
+    rows = -(-n // cols)
+    limit = float(np.abs(maps).max()) or 1.0
+    scale = dict(zmin=-limit, zmax=limit, colorscale="RdBu", reversescale=True) if diverging else \
+        dict(zmin=0, zmax=limit, colorscale="Viridis")
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02,
+                        vertical_spacing=0.12 / rows)
+    for i in range(n):
+        fig.add_trace(go.Heatmap(z=maps[i], showscale=i == 0, hovertemplate=hover + "<extra></extra>", **scale),
+                      row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=360)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=height or 60 + 150 * rows)
+    return fig
+
+
+def weights_figure(weights: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
+    """(10, 784) weights of the linear model as ten 28x28 templates: red = evidence for, blue = against."""
+    return heatmap_grid(weights.reshape(10, 28, 28), list(classes), cols=5, height=360, hover="weight %{z:.3f}")
+
+
+def attribution_figure(digit: np.ndarray, attribution: np.ndarray, predicted: int) -> go.Figure:
+    """The digit beside its integrated-gradients map: red pixels raised the predicted digit's score."""
+    limit = float(np.abs(attribution).max()) or 1.0
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["the input", f"what made it a {predicted}"],
+                        horizontal_spacing=0.04)
+    fig.add_trace(go.Heatmap(z=digit, colorscale="Greys", reversescale=True, showscale=False,
+                             hovertemplate="pixel %{z}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=attribution, zmin=-limit, zmax=limit, colorscale="RdBu", reversescale=True,
+                             hovertemplate="attribution %{z:.3f}<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=300)
+    return fig
+
+
+def test_map_figure(xy: np.ndarray, labels: np.ndarray, predictions: np.ndarray, indices: np.ndarray,
+                    point: np.ndarray | None = None, title: str = "") -> go.Figure:
+    """Test digits on the model's 2-D map (WebGL), coloured by true digit; mistakes as crosses; the drawn
+    digit as a star. Each point carries its test-set index (customdata) for selection."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf"]
+    for d in range(10):
+        for wrong in (False, True):
+            keep = (labels == d) & ((predictions != labels) == wrong)
+            if not keep.any():
+                continue
+            fig.add_trace(go.Scattergl(
+                x=xy[keep, 0], y=xy[keep, 1], mode="markers", name=str(d), legendgroup=str(d), showlegend=not wrong,
+                customdata=np.stack([indices[keep], predictions[keep]], 1),
+                marker=dict(color=palette[d], size=9 if wrong else 5, symbol="x" if wrong else "circle",
+                            opacity=1 if wrong else 0.55, line=dict(width=0)),
+                hovertemplate=f"true {d}, predicted %{{customdata[1]}}<br>test image #%{{customdata[0]}}<extra></extra>"))
+    if point is not None:
+        fig.add_trace(go.Scattergl(x=point[:, 0], y=point[:, 1], mode="markers", name="yours",
+                                   marker=dict(symbol="star", size=22, color="black", line=dict(color="white", width=2)),
+                                   hovertemplate="your digit<extra></extra>"))
+    fig.update_xaxes(showticklabels=False, title_text="first principal component")
+    fig.update_yaxes(showticklabels=False, title_text="second principal component")
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=460,
+                      legend=dict(title="true digit"))
     return fig
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, state
+from dashboard.inside import inside_section
 from mnist_core import predict, to_mnist
 
 CANVAS_SIDE = 280
@@ -19,12 +20,15 @@ def clear_canvas() -> None:
 def draw_section() -> None:
     """Reruns alone on every stroke, so drawing never redraws the charts above."""
     st.subheader("Draw a digit")
+    model, source, key = state.classifier()
     with st.container(key="draw"):
-        draw_and_classify()
+        digit = draw_and_classify(model, source)
+    with st.container(key="inside"):
+        inside_section(model, key, digit)
 
 
-def draw_and_classify() -> None:
-    model, source = state.classifier()
+def draw_and_classify(model, source: str) -> np.ndarray | None:
+    """The canvas and its prediction; returns the drawn digit as MNIST's 28x28, or None."""
     st.caption(f"Classified by {source}.")
     left, right = st.columns([1, 1])
     with left:
@@ -32,7 +36,7 @@ def draw_and_classify() -> None:
             from streamlit_drawable_canvas import st_canvas
         except Exception as exc:  # the component imports only inside a running app
             st.warning(f"The drawing canvas is unavailable here ({exc.__class__.__name__}).")
-            return
+            return None
         result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                            width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
                            return_image_data=True, key=f"canvas-{st.session_state.canvas_key}")
@@ -42,7 +46,7 @@ def draw_and_classify() -> None:
     with right:
         if digit is None:
             st.info("Draw a digit in the black square, large and centred, as on paper.")
-            return
+            return None
         probs = predict(model, digit)
         best = int(np.argmax(probs))
         with st.container(key="prediction"):
@@ -52,3 +56,4 @@ def draw_and_classify() -> None:
         st.plotly_chart(charts.probabilities_figure(probs), width="stretch", key="probabilities")
         st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption="What the model sees: 28×28, like MNIST",
                  width=140)
+    return digit

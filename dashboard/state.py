@@ -97,9 +97,9 @@ def latest_finished() -> Run | None:
 
 
 def classifier():
-    """The visitor's latest trained model, else the shipped one; and words saying which."""
+    """The visitor's latest trained model, else the shipped one; words saying which; and a key naming it."""
     run = latest_finished()
     if run is not None:
-        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)"
+        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)", run.job.id
     model, acc = pretrained_model()
-    return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else "")
+    return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else ""), "pretrained"

@@ -31,7 +31,7 @@ def upload_section() -> None:
                              accept_multiple_files=True, key="photos")
     if not files:
         return
-    model, source = state.classifier()
+    model, source, _ = state.classifier()
     st.caption(f"Read by {source}.")
     for upload in files:
         name = plain(upload.name)  # a file name is text, not Markdown

@@ -116,6 +116,11 @@ def test_train_then_draw(server, browser):
     draw(page, [[(140, 40), (140, 240)]])                                  # a "1"
     assert prediction(page) == "1"
     expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
+    inside = page.locator(".st-key-inside")                                # the linear model's inside views
+    expect(inside.get_by_text("Evidence.")).to_be_visible(timeout=30_000)
+    expect(inside.get_by_text("votes for 1")).to_be_visible()
+    expect(inside.get_by_text("Attribution")).to_be_visible()
+    expect(inside.get_by_text("The model's map of 2,000 test digits (class scores, PCA)")).to_be_visible()
     if os.environ.get("MNIST_SCREENSHOT"):
         page.screenshot(path=os.environ["MNIST_SCREENSHOT"], full_page=True)
 
@@ -140,6 +145,7 @@ def test_the_page_stays_usable_while_a_cnn_trains(server, browser):
     expect(page).to_have_url(re.compile(r"lr=0\.005"), timeout=30_000)
     draw(page, [[(140, 40), (140, 240)]])                                 # a "1", read by the shipped model
     assert prediction(page) == "1"
+    expect(page.locator(".st-key-inside").get_by_text("Block 3: 3×3")).to_be_visible(timeout=30_000)  # the CNN's maps
     assert page.get_by_text("Training run #1").count() or page.get_by_text("Test accuracy").count()
     accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
     accuracy.wait_for(timeout=300_000)
