@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.compare import compare_section
 from dashboard.draw import draw_section
+from dashboard.handwriting import handwriting_section
 from dashboard.learned import learned_section
 from dashboard.mistakes import mistakes_section
 from dashboard.settings import SWEEP_LRS
@@ -48,6 +49,7 @@ def main() -> None:
             mistakes_section(run, data)
             learned_section(run, data.classes)
     draw_section()
+    handwriting_section()
     upload_section()
 
 

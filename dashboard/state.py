@@ -6,6 +6,8 @@ script run: a click re-runs the script, never ends a training.
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 from dashboard.runs import Run
@@ -17,10 +19,19 @@ from mnist_core.jobs import DataSpec, get_backend, shared_data
 MAX_RUNS = 20  # runs kept per visitor (each holds its model)
 
 
+# In-process trainings share the GIL with the page's own Python work (figures, protobuf, websockets);
+# at Python's default 5 ms switch interval a training waits behind it: the tutorial's 10 epochs took
+# 5.5-6.5 s beside page-like work instead of 1.8 s, and 3.0-4.0 s at 0.5 ms (benchmarks/README.md).
+GIL_SWITCH_SECONDS = 0.0005
+
+
 @st.cache_resource
 def backend():
     """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray); one per server process."""
-    return get_backend()
+    b = get_backend()
+    if b.name == "thread":
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    return b
 
 
 @st.cache_resource(show_spinner="Loading MNIST (once per server)…")
@@ -32,7 +43,7 @@ def mnist():
 @st.cache_resource
 def pretrained_model():
     model, info = load_checkpoint(pretrained_path(), device="cpu")
-    return model, info["metrics"].get("test_accuracy")
+    return model, info["metrics"].get("test_accuracy"), info["config"]
 
 
 def init_session() -> None:
@@ -101,5 +112,20 @@ def classifier():
     run = latest_finished()
     if run is not None:
         return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)", run.job.id
-    model, acc = pretrained_model()
+    model, acc, _ = pretrained_model()
     return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else ""), "pretrained"
+
+
+def config_of_classifier():
+    """The TrainConfig of the model that classifies (None when unknown)."""
+    run = latest_finished()
+    return run.config if run is not None else pretrained_model()[2]
+
+
+def test_accuracy_of(model) -> float | None:
+    """The MNIST test accuracy of the classifying model, as recorded when it was trained."""
+    run = latest_finished()
+    if run is not None and run.model is model:
+        return run.accuracy
+    shipped, acc, _ = pretrained_model()
+    return acc if model is shipped else None

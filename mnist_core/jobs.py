@@ -33,7 +33,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataError, MnistData, load_mnist, resolve_root
 from .evaluate import EvalResult, evaluate
-from .train import EpochReport, TrainConfig, resolve_device, train
+from .train import EpochReport, StartFrom, TrainConfig, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,11 @@ class Job:
     """A training handed to a backend. Readers call :meth:`snapshot`, :meth:`follow` or :meth:`wait`;
     the backend's driver calls the ``_`` methods."""
 
-    def __init__(self, config: TrainConfig, data: DataSpec = DataSpec()):
+    def __init__(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None):
         self.id = uuid.uuid4().hex
         self.config = config
         self.data = data
+        self.start = start
         self.submitted = time.time()
         self._cond = threading.Condition()
         self._status = "queued"
@@ -191,14 +192,15 @@ def worker_name() -> str:
 
 def run_training(config: TrainConfig, data: MnistData, *, should_stop: Callable[[], bool] = lambda: False,
                  on_epoch: Callable[[EpochReport], None] | None = None,
-                 on_batch: Callable[[int, int], None] | None = None, worker: str = "") -> JobResult:
+                 on_batch: Callable[[int, int], None] | None = None, worker: str = "",
+                 start: StartFrom | None = None) -> JobResult:
     """Train, evaluate and pack the result: what every backend's worker runs.
 
     Never raises for a training that cannot run: the result is ``failed`` with a message.
     """
     worker = worker or worker_name()
     try:
-        result = train(config, data, on_epoch=on_epoch, on_batch=on_batch, should_stop=should_stop)
+        result = train(config, data, on_epoch=on_epoch, on_batch=on_batch, should_stop=should_stop, start=start)
         out = JobResult(result.status, list(result.epoch_costs), list(result.test_accuracies),
                         result.train_seconds, result.device, worker)
         if not result.epoch_costs:  # stopped before the first batch: nothing worth keeping
@@ -260,11 +262,11 @@ class ThreadBackend:
     def describe(self) -> str:
         return f"this server, {self.slots} training slot{'s' if self.slots > 1 else ''}"
 
-    def submit(self, config: TrainConfig, data: DataSpec = DataSpec()) -> Job:
-        """Queue a training; ValueError at once for settings that cannot train."""
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None) -> Job:
+        """Queue a training (a fine-tuning with ``start``); ValueError at once for settings that cannot train."""
         config.validate()
         resolve_device(config.device)
-        job = Job(config, data)
+        job = Job(config, data, start)
         job._on_stop.append(lambda: self._drop_if_queued(job))
         with self._cond:
             self._queue.append(job)
@@ -322,7 +324,8 @@ class ThreadBackend:
             return
         job._update(note="training")
         result = run_training(job.config, data, should_stop=job._stop.is_set, on_epoch=job._add_epoch,
-                              on_batch=lambda done, total: job._update(batches=(done, total)), worker=worker)
+                              on_batch=lambda done, total: job._update(batches=(done, total)), worker=worker,
+                              start=job.start)
         job._finish(result)
 
 

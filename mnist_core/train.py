@@ -136,6 +136,19 @@ def available_devices() -> list[str]:
 
 
 @dataclass
+class StartFrom:
+    """Fine-tuning: begin from ``state_dict`` (a model of the config's architecture) and add ``images``
+    (uint8 (N, 28, 28)) with ``labels`` to the training set, each repeated ``repeat`` times per epoch,
+    so that a few examples weigh as much as the many MNIST digits beside them."""
+
+    state_dict: dict
+    images: "np.ndarray | torch.Tensor | None" = None
+    labels: "np.ndarray | torch.Tensor | None" = None
+    repeat: int = 1
+    augment_examples: bool = True   # random affine of these examples (MNIST's own follow config.augment)
+
+
+@dataclass
 class EpochReport:
     """What ``on_epoch`` receives after each epoch."""
 
@@ -203,19 +216,23 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 
 def train(config: TrainConfig, data: MnistData,
           on_epoch: Callable[[EpochReport], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
-          on_batch: Callable[[int, int], None] | None = None) -> TrainResult:
+          on_batch: Callable[[int, int], None] | None = None,
+          start: "StartFrom | None" = None) -> TrainResult:
     """Train ``config.model`` on ``data``; the one loop for every model.
 
     ``on_epoch`` is called after each epoch with an :class:`EpochReport`;
     ``should_stop`` is polled between batches and ends training early when it
     returns True (the result's status is then ``stopped``); ``on_batch(done,
     total)`` is called after each batch with the batches done and planned. A cost that turns
-    NaN or infinite ends training with status ``diverged``.
+    NaN or infinite ends training with status ``diverged``. ``start`` fine-tunes: the model
+    begins from its weights and its examples join the training set (see :class:`StartFrom`).
     """
     config.validate()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
     model = build_model(config.model, **config.model_args())
+    if start is not None:
+        model.load_state_dict(start.state_dict)
     # channels_last: about twice as fast for the convolutions on CPU; a no-op for the others
     model.to(device, memory_format=torch.channels_last)
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -229,6 +246,12 @@ def train(config: TrainConfig, data: MnistData,
         val_idx, train_idx = order[:config.validation_size], order[config.validation_size:]
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[train_idx], train_y[train_idx]
+    extra_from = None  # index where added examples begin, when they alone are augmented
+    if start is not None and start.images is not None and len(start.images):
+        extra_x = torch.as_tensor(start.images, dtype=torch.uint8).to(device).repeat(start.repeat, 1, 1)
+        extra_y = torch.as_tensor(start.labels, dtype=torch.long).to(device).repeat(start.repeat)
+        extra_from = len(train_x) if start.augment_examples else None
+        train_x, train_y = torch.cat([train_x, extra_x]), torch.cat([train_y, extra_y])
 
     n = len(train_x)
     batches = n // config.batch_size
@@ -260,6 +283,11 @@ def train(config: TrainConfig, data: MnistData,
             x = x.contiguous(memory_format=torch.channels_last)
             if config.augment:
                 x = random_affine(x, generator)
+            elif extra_from is not None:
+                own = idx >= extra_from                          # the added examples in this batch
+                if own.any():
+                    x = x.clone()
+                    x[own] = random_affine(x[own], generator)
             cost = loss_fn(model(x), train_y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
             cost.backward()

@@ -103,7 +103,7 @@ class JobBoard:
 
 
 @ray.remote(max_retries=0)
-def train_task(job_id: str, config: dict, spec: DataSpec, board):
+def train_task(job_id: str, config: dict, spec: DataSpec, board, start=None):
     """A training on a Ray worker. Yields ("running", device, worker), ("batch", done, total),
     ("epoch", EpochReport)…, then ("result", JobResult)."""
     ray.get(board.started.remote(job_id))
@@ -138,7 +138,7 @@ def train_task(job_id: str, config: dict, spec: DataSpec, board):
                     events.put(("batch", done, total))
 
             result = run_training(cfg, data, should_stop=stop.is_set, on_epoch=lambda e: events.put(("epoch", e)),
-                                  on_batch=on_batch, worker=worker)
+                                  on_batch=on_batch, worker=worker, start=start)
         except Exception as exc:  # bad data, bad settings: the run fails with the reason
             result = JobResult("failed", worker=worker, message=str(exc))
         events.put(("result", result))
@@ -206,14 +206,15 @@ class RayBackend:
         wants_gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
         return {"num_gpus": self.gpus_per_training, "num_cpus": 0} if wants_gpu else {"num_cpus": self.cpus_per_training}
 
-    def submit(self, config: TrainConfig, data: DataSpec = DataSpec()) -> Job:
-        """Queue a training on the cluster; ValueError at once for settings that cannot train anywhere."""
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start=None) -> Job:
+        """Queue a training (a fine-tuning with ``start``) on the cluster; ValueError at once for settings
+        that cannot train anywhere."""
         config.validate()
-        job = Job(config, data)
+        job = Job(config, data, start)
         try:
             ray.get(self.board.submitted.remote(job.id), timeout=30)
             stream = train_task.options(**self._resources(config), name=f"mnist-train-{job.id[:8]}").remote(
-                job.id, config.to_dict(), data, self.board)
+                job.id, config.to_dict(), data, self.board, start)
         except Exception as exc:
             raise RayUnavailable(f"the Ray cluster did not take the training: {exc}") from None
         job._on_stop.append(lambda: self.board.stop.remote(job.id))

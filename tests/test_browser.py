@@ -182,3 +182,65 @@ def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
     number = page.locator("[class*=st-key-number-] span")
     expect(number).to_have_text("2024", timeout=60_000)
     page.close()
+
+
+def draw_on(page, canvas, strokes):
+    """Like draw(), on any canvas locator."""
+    canvas.scroll_into_view_if_needed()
+    box, previous = canvas.bounding_box(), None
+    while box != previous:
+        time.sleep(0.2)
+        box, previous = canvas.bounding_box(), box
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+            for t in range(1, 4):
+                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 3, box["y"] + y0 + (y1 - y0) * t / 3)
+        page.mouse.up()
+
+
+def teach(page, hand, rounds, seed=0):
+    """Draw ``rounds`` examples of each digit in the handwriting section, as the page asks for them."""
+    import numpy as np
+    from playwright.sync_api import expect
+    rng = np.random.default_rng(seed)
+    section = page.locator(".st-key-handwriting")
+    for n in range(rounds * 10):
+        wait_idle(page)
+        asked = section.get_by_text(re.compile(r"Draw a \d")).inner_text()
+        digit = int(re.search(r"Draw a (\d)", asked).group(1))
+        canvas = section.locator("canvas.upper-canvas")
+        expect(canvas).to_have_count(1)
+        time.sleep(0.3)                                   # the new canvas has mounted: let it take strokes
+        draw_on(page, canvas, hand.strokes(digit, rng))
+        time.sleep(1.0)                                   # the canvas sends its drawing a moment after the stroke
+        section.get_by_role("button", name=f"Add as {digit}").click()
+        expect(section.get_by_text(f"({n + 1} example")).to_be_visible(timeout=30_000)
+
+
+def test_teach_it_your_handwriting(server, browser):
+    from playwright.sync_api import expect
+
+    from hands import HANDS
+    page = browser.new_page(viewport={"width": 1280, "height": 3000})
+    page.goto(server)
+    page.get_by_role("button", name="Train", exact=True).click()                  # the tutorial's linear model
+    expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=120_000)
+    wait_idle(page)
+    teach(page, HANDS["slanted-bold"], rounds=2)
+    section = page.locator(".st-key-handwriting")
+    expect(section.get_by_text("Read right by the current model")).to_be_visible()
+    with page.expect_download() as download:
+        section.get_by_role("button", name="Download my digits (.npz)").click()
+    from mnist_core.handwriting import load_examples
+    images, labels = load_examples(download.value.path())
+    assert images.shape == (20, 28, 28) and sorted(labels) == sorted(list(range(10)) * 2)
+    section.get_by_role("button", name="Fine-tune on my handwriting").click()
+    held = section.locator("[data-testid=stMetric]", has_text="held-out drawings")
+    held.wait_for(timeout=240_000)
+    assert re.search(r"\d+ of 10", held.inner_text())
+    expect(section.locator("[data-testid=stMetric]", has_text="MNIST test set")).to_contain_text("vs before")
+    expect(page.get_by_text("Classified by run #2")).to_be_visible(timeout=30_000)   # the fine-tuned run
+    page.close()

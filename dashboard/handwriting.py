@@ -1,0 +1,169 @@
+"""Teach it your handwriting: draw labelled digits, see how the model reads them, fine-tune on them.
+
+The page asks for each digit in turn (three rounds); the examples stay in the
+visitor's session and download as a small ``.npz`` (``mnist_core.handwriting``
+reads it). Fine-tuning is a training like any other: it runs in the job
+backend and becomes a new run; its result compares the model before and after
+on held-out drawings and on the MNIST test set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import state
+from dashboard.draw import CANVAS_SIDE
+from mnist_core import predict, to_mnist
+from mnist_core.handwriting import (
+    accuracy_on, fine_tune_config, fine_tune_start, held_out_split, to_bytes,
+)
+
+ROUNDS = 3                 # examples asked of each digit
+MIN_PER_DIGIT = 2          # before fine-tuning: one to train on, one held out
+
+
+def examples() -> tuple[np.ndarray, np.ndarray]:
+    ss = st.session_state
+    images = np.stack(ss.hw_images) if ss.hw_images else np.zeros((0, 28, 28), np.uint8)
+    return images, np.array(ss.hw_labels, dtype=np.int64)
+
+
+def next_digit() -> int:
+    """The digit to ask for: the one with the fewest examples so far, lowest first."""
+    counts = np.bincount(st.session_state.hw_labels, minlength=10)
+    return int(np.argmin(counts))
+
+
+def canvas_digit(key: str) -> np.ndarray | None:
+    """The canvas's current drawing as MNIST's 28x28, read from its widget state (so a click that
+    arrives before the stroke's own rerun still sees the stroke)."""
+    from streamlit_drawable_canvas import CanvasResult
+    value = st.session_state.get(key)
+    try:
+        url = value["drawing"]["data"]
+    except (KeyError, TypeError):
+        return None
+    if not url:
+        return None
+    result = CanvasResult(json_data=None, image_data_url=url, return_image_data=True, background_fit=None)
+    return to_mnist(result.image_data)
+
+
+def add(digit: int) -> None:
+    ss = st.session_state
+    drawn = canvas_digit(f"hw-canvas-{ss.hw_canvas}")
+    if drawn is None:
+        ss.hw_notice = "Nothing drawn yet: draw the digit in the square first."
+        return
+    ss.hw_images.append(drawn)
+    ss.hw_labels.append(digit)
+    ss.hw_canvas += 1          # a fresh canvas for the next one
+
+
+def undo() -> None:
+    ss = st.session_state
+    if ss.hw_images:
+        ss.hw_images.pop()
+        ss.hw_labels.pop()
+
+
+def fine_tune(model, base_config, source: str) -> None:
+    """Submit a fine-tuning on the examples not held out; remember what to compare afterwards."""
+    images, labels = examples()
+    train_idx, held_idx = held_out_split(labels)
+    try:
+        job = state.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
+            model, images[train_idx], labels[train_idx]))
+    except ValueError as exc:
+        st.session_state.hw_notice = str(exc)
+        return
+    run = state.add_run(job)
+    st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
+    base_accuracy = state.test_accuracy_of(model)
+    st.session_state.hw_tunes.append({
+        "run": run.number, "source": source, "held_images": images[held_idx], "held_labels": labels[held_idx],
+        "held_before": accuracy_on(model, images[held_idx], labels[held_idx]), "test_before": base_accuracy,
+        "trained_on": len(train_idx)})
+
+
+@st.fragment
+def handwriting_section() -> None:
+    """A fragment: each stroke and click here reruns this section alone."""
+    ss = st.session_state
+    ss.setdefault("hw_images", [])
+    ss.setdefault("hw_labels", [])
+    ss.setdefault("hw_canvas", 0)
+    ss.setdefault("hw_tunes", [])
+    if ss.pop("hw_rerun", False):
+        st.rerun()  # a fine-tuning was just submitted from here: redraw the page, so its live section follows it
+    st.subheader("Teach it your handwriting")
+    st.caption(f"Draw each digit when asked ({ROUNDS} of each, more if you like). See how the current model "
+               "reads your hand, then fine-tune it on your examples: one of each digit is held out, so the "
+               "before → after is measured on drawings it never trained on.")
+    with st.container(key="handwriting"):
+        body()
+
+
+def body() -> None:
+    ss = st.session_state
+    model, source, _ = state.classifier()
+    base_config = state.config_of_classifier()
+    images, labels = examples()
+    digit = next_digit()
+    left, right = st.columns([1, 1])
+    with left:
+        try:
+            from streamlit_drawable_canvas import st_canvas
+        except Exception as exc:  # the component imports only inside a running app
+            st.warning(f"The drawing canvas is unavailable here ({exc.__class__.__name__}).")
+            return
+        done = len(labels)
+        st.markdown(f"**Draw a {digit}** ({done} example{'s' if done != 1 else ''} so far, "
+                    f"{ROUNDS * 10} asked)")
+        st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS_SIDE,
+                  height=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key=f"hw-canvas-{ss.hw_canvas}")
+        a, b = st.columns(2)
+        a.button(f"Add as {digit}", key="hw-add", type="primary", on_click=add, args=(digit,))
+        b.button("Undo the last", key="hw-undo", on_click=undo, disabled=not done)
+        if ss.get("hw_notice"):
+            st.warning(ss.hw_notice)
+            ss.hw_notice = None
+    with right:
+        if done:
+            preds = predict(model, images).argmax(1)
+            st.metric("Read right by the current model", f"{int((preds == labels).sum())} of {done}",
+                      help=f"The current model: {source}.")
+            st.image([im.repeat(2, 0).repeat(2, 1) for im in images[-30:]], width=56,
+                     caption=[f"{t}{'' if p == t else ' → ' + str(p)}" for t, p in zip(labels[-30:], preds[-30:])])
+            st.download_button("Download my digits (.npz)", to_bytes(images, labels), file_name="my-digits.npz",
+                               mime="application/octet-stream", key="hw-download")
+        counts = np.bincount(labels, minlength=10)
+        ready = bool(done) and counts.min() >= MIN_PER_DIGIT
+        st.button("Fine-tune on my handwriting", key="hw-tune", disabled=not ready or base_config is None,
+                  on_click=fine_tune, args=(model, base_config, source),
+                  help=None if ready else f"Needs at least {MIN_PER_DIGIT} examples of every digit.")
+    for tune in ss.hw_tunes:
+        outcome(tune)
+
+
+def outcome(tune: dict) -> None:
+    run = next((r for r in state.runs() if r.number == tune["run"]), None)
+    if run is None:
+        return
+    if not run.done:
+        st.info(f"Fine-tuning run #{run.number} on your {tune['trained_on']} examples… (see Training, live)")
+        return
+    if run.model is None or run.evaluation is None:
+        st.warning(f"Fine-tuning run #{run.number} ended {run.status} without a model to compare.")
+        return
+    held_after = accuracy_on(run.model, tune["held_images"], tune["held_labels"])
+    n = len(tune["held_labels"])
+    before, after = tune["held_before"], held_after
+    c1, c2 = st.columns(2)
+    c1.metric(f"Your {n} held-out drawings (run #{run.number})", f"{round(after * n)} of {n}",
+              f"{round((after - before) * n):+d} vs before ({round(before * n)} of {n})")
+    test_before, test_after = tune["test_before"], run.evaluation.accuracy
+    c2.metric("MNIST test set", f"{100 * test_after:.2f}%",
+              f"{100 * (test_after - test_before):+.2f} pts vs before ({100 * test_before:.2f}%)"
+              if test_before is not None else None)
