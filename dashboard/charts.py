@@ -61,6 +61,36 @@ def per_class_figure(per_class: np.ndarray, classes: tuple[str, ...]) -> go.Figu
     return fig
 
 
+def _lut(name: str) -> np.ndarray:
+    """A Plotly colour scale as a (256, 3) uint8 lookup table."""
+    from plotly.colors import sample_colorscale, unlabel_rgb
+    return np.array([unlabel_rgb(c) for c in sample_colorscale(name, np.linspace(0, 1, 256))], dtype=np.uint8)
+
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def colour_tiles(maps: np.ndarray, cols: int, diverging: bool = True, tile: int = 84, gap: int = 4) -> np.ndarray:
+    """Small maps as ONE RGB image, ``cols`` per row, each scaled up to ``tile`` pixels (nearest), one colour
+    scale for all: diverging (red = positive, blue = negative, white = 0) or 0-to-max (Viridis). One image
+    per view keeps a stroke's redraw light: a browser decodes one PNG faster than it lays out dozens of plots."""
+    name = "RdBu_r" if diverging else "Viridis"
+    lut = _LUTS.setdefault(name, _lut(name))
+    limit = float(np.abs(maps).max()) or 1.0
+    scaled = (maps / limit + 1) / 2 if diverging else np.clip(maps / limit, 0, 1)
+    rgb = lut[np.clip((scaled * 255).round().astype(int), 0, 255)]                 # (n, h, w, 3)
+    n, h, w, _ = rgb.shape
+    reps = max(1, tile // max(h, w))
+    rgb = rgb.repeat(reps, axis=1).repeat(reps, axis=2)
+    rows = -(-n // cols)
+    th, tw = rgb.shape[1:3]
+    out = np.full((rows * (th + gap) - gap, cols * (tw + gap) - gap, 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (th + gap):r * (th + gap) + th, c * (tw + gap):c * (tw + gap) + tw] = rgb[i]
+    return out
+
+
 def heatmap_grid(maps: np.ndarray, titles: list[str], cols: int, diverging: bool = True, height: int | None = None,
                  hover: str = "%{z:.3f}") -> go.Figure:
     """Small images side by side, ``cols`` per row. Diverging: red = positive, blue = negative, one scale."""
@@ -86,25 +116,11 @@ def weights_figure(weights: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
     return heatmap_grid(weights.reshape(10, 28, 28), list(classes), cols=5, height=360, hover="weight %{z:.3f}")
 
 
-def attribution_figure(digit: np.ndarray, attribution: np.ndarray, predicted: int) -> go.Figure:
-    """The digit beside its integrated-gradients map: red pixels raised the predicted digit's score."""
-    limit = float(np.abs(attribution).max()) or 1.0
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["the input", f"what made it a {predicted}"],
-                        horizontal_spacing=0.04)
-    fig.add_trace(go.Heatmap(z=digit, colorscale="Greys", reversescale=True, showscale=False,
-                             hovertemplate="pixel %{z}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=attribution, zmin=-limit, zmax=limit, colorscale="RdBu", reversescale=True,
-                             hovertemplate="attribution %{z:.3f}<extra></extra>"), row=1, col=2)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=300)
-    return fig
-
-
 def test_map_figure(xy: np.ndarray, labels: np.ndarray, predictions: np.ndarray, indices: np.ndarray,
-                    point: np.ndarray | None = None, title: str = "") -> go.Figure:
-    """Test digits on the model's 2-D map (WebGL), coloured by true digit; mistakes as crosses; the drawn
-    digit as a star. Each point carries its test-set index (customdata) for selection."""
+                    title: str = "") -> dict:
+    """Test digits on the model's 2-D map (WebGL), coloured by true digit, mistakes as crosses; each point
+    carries its test-set index (customdata) for selection. A plain dict, built once per model:
+    :func:`with_star` adds the digit looked at without rebuilding 2,000 points."""
     fig = go.Figure()
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
@@ -119,26 +135,18 @@ def test_map_figure(xy: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
                 marker=dict(color=palette[d], size=9 if wrong else 5, symbol="x" if wrong else "circle",
                             opacity=1 if wrong else 0.55, line=dict(width=0)),
                 hovertemplate=f"true {d}, predicted %{{customdata[1]}}<br>test image #%{{customdata[0]}}<extra></extra>"))
-    if point is not None:
-        fig.add_trace(go.Scattergl(x=point[:, 0], y=point[:, 1], mode="markers", name="yours",
-                                   marker=dict(symbol="star", size=22, color="black", line=dict(color="white", width=2)),
-                                   hovertemplate="your digit<extra></extra>"))
     fig.update_xaxes(showticklabels=False, title_text="first principal component")
     fig.update_yaxes(showticklabels=False, title_text="second principal component")
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=460,
                       legend=dict(title="true digit"))
-    return fig
+    return fig.to_plotly_json()
 
 
-DIGITS = tuple(str(d) for d in range(10))
-
-
-def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...] = DIGITS) -> go.Figure:
-    best = int(np.argmax(probs))
-    colors = [COST if i == best else "#c7d2fe" for i in range(len(probs))]
-    fig = go.Figure(go.Bar(x=list(classes), y=100 * probs, marker_color=colors,
-                           text=[f"{100 * p:.0f}%" for p in probs], textposition="outside"))
-    fig.update_yaxes(title_text="probability (%)", range=[0, 110])
-    fig.update_xaxes(type="category")
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=260)
-    return fig
+def with_star(figure: dict, point: np.ndarray | None) -> dict:
+    """The map with the digit looked at as a star (a new dict; the cached map is left as it is)."""
+    if point is None:
+        return figure
+    star = go.Scattergl(x=point[:, 0], y=point[:, 1], mode="markers", name="yours",
+                        marker=dict(symbol="star", size=22, color="black", line=dict(color="white", width=2)),
+                        hovertemplate="the digit looked at<extra></extra>").to_plotly_json()
+    return {**figure, "data": [*figure["data"], star]}

@@ -19,8 +19,12 @@ SOURCES = ("your drawing", "a test image")
 
 @st.cache_resource(max_entries=16, show_spinner="Placing 2,000 test digits on the model's map…")
 def test_map(model_key: str, _model):
-    """The test set's map for one model, computed once per model (``model_key`` names it)."""
-    return explain.test_map(_model, state.mnist(), count=MAP_DIGITS)
+    """The test set's map for one model and its figure, made once per model (``model_key`` names it)."""
+    tm = explain.test_map(_model, state.mnist(), count=MAP_DIGITS)
+    what = "class scores" if explain.kind(_model) == "linear" else "last hidden features"
+    figure = charts.test_map_figure(tm.xy, tm.labels, tm.predictions, tm.indices,
+                                    title=f"The model's map of {MAP_DIGITS:,} test digits ({what}, PCA)")
+    return tm, figure, what
 
 
 def picked_on_map() -> None:
@@ -60,12 +64,10 @@ def inside_section(model, model_key: str, drawn: np.ndarray | None) -> None:
             st.info("Draw a digit above to look inside the model, or choose a test image.")
     if digit is not None:
         views(model, digit)
-    tm = test_map(model_key, model)
+    tm, figure, what = test_map(model_key, model)
     point = tm.projection.transform(explain.embedding(model, digit[None])) if digit is not None else None
-    what = "class scores" if explain.kind(model) == "linear" else "last hidden features"
-    st.plotly_chart(charts.test_map_figure(tm.xy, tm.labels, tm.predictions, tm.indices, point,
-                                           title=f"The model's map of {MAP_DIGITS:,} test digits ({what}, PCA)"),
-                    width="stretch", key="test-map", on_select=picked_on_map, selection_mode="points")
+    st.plotly_chart(charts.with_star(figure, point), width="stretch", key="test-map", on_select=picked_on_map,
+                    selection_mode="points")
     st.caption("Each dot is a test digit, placed by what the model computes of it (its "
                f"{what}, projected on their two main directions); crosses are its mistakes, the star is the digit "
                "looked at. Click a dot to look inside for that test image.")
@@ -86,33 +88,36 @@ def picked_mistake() -> None:
 
 
 def views(model, digit: np.ndarray) -> None:
+    """The model's own view and the attribution, each drawn as one image (light to redraw on every stroke)."""
     out = explain.inside(model, digit)
     best = int(out["probabilities"].argmax())
     view = out["view"]
-    if out["kind"] == "linear":
-        a, b = (int(d) for d in view["digits"])
-        st.markdown(f"**Evidence.** Each pixel's vote, weight × pixel: red pixels count for the digit, blue ones "
-                    f"against. The score of {a} is {view['scores'][0]:.2f}, of {b} {view['scores'][1]:.2f}.")
-        st.plotly_chart(charts.heatmap_grid(view["maps"], [f"votes for {a}", f"votes for {b} (runner-up)"],
-                                            cols=2, height=320), width="stretch", key="inside-evidence")
-    elif out["kind"] == "mlp":
-        st.markdown(f"**Hidden units.** {view['active']} of {view['total']} hidden units fired for this digit. "
-                    f"The {len(view['units'])} strongest, each shown by its input weights (what it looks for):")
-        titles = [f"unit {u}: {a:.2f}" for u, a in zip(view["units"], view["activations"])]
-        st.plotly_chart(charts.heatmap_grid(view["weights"], titles, cols=4), width="stretch", key="inside-units")
-    else:
-        st.markdown("**Feature maps.** What each convolution block computes from this digit, from the 28×28 "
-                    "input down to the class scores (brighter = stronger):")
-        for block in view:
-            shown = len(block["channels"])
-            label = "every channel" if shown == block["total_channels"] else \
-                f"the {shown} strongest of {block['total_channels']} channels"
-            side = block["maps"].shape[-1]
-            st.caption(f"Block {block['block']}: {side}×{side}, {label}")
-            st.plotly_chart(charts.heatmap_grid(block["maps"], [f"ch {c}" for c in block["channels"]],
-                                                cols=8, diverging=False, height=70 + 110 * (-(-shown // 8))),
-                            width="stretch", key=f"inside-block-{block['block']}")
-    st.markdown(f"**Attribution** (integrated gradients): which pixels raised the score of {best} (red) or "
-                "lowered it (blue), summing to the score's rise from a black image.")
-    st.plotly_chart(charts.attribution_figure(digit, out["attribution"], best), width="stretch",
-                    key="inside-attribution")
+    with st.container(key="inside-views"):
+        if out["kind"] == "linear":
+            a, b = (int(d) for d in view["digits"])
+            st.markdown(f"**Evidence.** Each pixel's vote, weight × pixel: red pixels count for the digit, blue "
+                        f"ones against. The score of {a} is {view['scores'][0]:.2f}, of {b} {view['scores'][1]:.2f}.")
+            st.image(charts.colour_tiles(view["maps"], cols=2, tile=168),
+                     caption=f"votes for {a} · votes for {b} (runner-up)")
+        elif out["kind"] == "mlp":
+            st.markdown(f"**Hidden units.** {view['active']} of {view['total']} hidden units fired for this "
+                        f"digit. The {len(view['units'])} strongest, each shown by its input weights (what it "
+                        "looks for; red = excites it, blue = inhibits it):")
+            st.image(charts.colour_tiles(view["weights"], cols=len(view["units"])),
+                     caption=" · ".join(f"unit {u}: {a:.2f}" for u, a in zip(view["units"], view["activations"])))
+        else:
+            st.markdown("**Feature maps.** What each convolution block computes from this digit, from the 28×28 "
+                        "input down to the class scores (brighter = stronger):")
+            for block in view:
+                shown = len(block["channels"])
+                label = "every channel" if shown == block["total_channels"] else \
+                    f"the {shown} strongest of {block['total_channels']} channels"
+                side = block["maps"].shape[-1]
+                st.image(charts.colour_tiles(block["maps"], cols=8, diverging=False, tile=56),
+                         caption=f"Block {block['block']}: {side}×{side}, {label} "
+                                 f"({', '.join(f'ch {c}' for c in block['channels'])})")
+        st.markdown(f"**Attribution** (integrated gradients): which pixels raised the score of {best} (red) or "
+                    "lowered it (blue), summing to the score's rise from a black image.")
+        st.image([digit.repeat(6, axis=0).repeat(6, axis=1), charts.colour_tiles(out["attribution"][None], cols=1,
+                                                                                  tile=168)],
+                 caption=["the input", f"what made it a {best}"])

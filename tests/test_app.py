@@ -292,3 +292,20 @@ def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist
         assert any("Classified by the shipped pretrained model" in c.value for c in at.caption)  # drawing still works
     finally:
         st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("model, view", [("linear", "Evidence."), ("mlp", "Hidden units."), ("cnn", "Feature maps.")])
+def test_inside_views_for_every_model(app, model, view):
+    app.sidebar.selectbox(key="model").set_value(model).run()
+    app.sidebar.slider(key="epochs").set_value(1)
+    press(app)
+    app.radio(key="inside_source").set_value("a test image").run()
+    app.number_input(key="inside_index").set_value(8).run()              # a 5 that models often misread
+    assert not app.exception
+    texts = " ".join(m.value for m in app.markdown)
+    assert view in texts and "Attribution" in texts
+    assert any("Test image #8: a 5" in c.value for c in app.caption)
+    titles = [f["layout"].get("title", {}).get("text", "") for f in figures(app)]
+    assert any(t.startswith("The model's map of 2,000 test digits") for t in titles)
+    app.selectbox(key="inside_mistake").set_value(int(app.session_state.runs[0].evaluation.mistake_indices[0])).run()
+    assert app.number_input(key="inside_index").value == int(app.session_state.runs[0].evaluation.mistake_indices[0])

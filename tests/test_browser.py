@@ -72,24 +72,11 @@ def wait_idle(page):
 
 
 def draw(page, strokes):
-    """Each stroke: a list of (x, y) in canvas pixels (0-280), drawn with the mouse."""
+    """Each stroke: a list of (x, y) in canvas pixels (0-280), drawn with the mouse on the "Draw a digit" canvas."""
     wait_idle(page)
-    canvas = page.locator(".st-key-draw canvas.upper-canvas")
-    canvas.scroll_into_view_if_needed()
-    # Images above the canvas load after the script ends and push it down: wait until it stays put.
+    # Images above the canvas load after the script ends and push it down: wait until they are in.
     page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=30_000)
-    box, previous = canvas.bounding_box(), None
-    while box != previous:
-        time.sleep(0.3)
-        box, previous = canvas.bounding_box(), box
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.down()
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-            for t in range(1, 11):
-                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 10, box["y"] + y0 + (y1 - y0) * t / 10)
-        page.mouse.up()
+    draw_on(page, page.locator(".st-key-draw canvas.upper-canvas"), strokes, steps=10)
 
 
 def prediction(page, previous=None, timeout=30):
@@ -184,8 +171,8 @@ def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
     page.close()
 
 
-def draw_on(page, canvas, strokes):
-    """Like draw(), on any canvas locator."""
+def draw_on(page, canvas, strokes, steps=3):
+    """Draw ``strokes`` with the mouse on ``canvas`` once it stays put, ``steps`` mouse moves per segment."""
     canvas.scroll_into_view_if_needed()
     box, previous = canvas.bounding_box(), None
     while box != previous:
@@ -196,8 +183,8 @@ def draw_on(page, canvas, strokes):
         page.mouse.move(box["x"] + x, box["y"] + y)
         page.mouse.down()
         for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-            for t in range(1, 4):
-                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 3, box["y"] + y0 + (y1 - y0) * t / 3)
+            for t in range(1, steps + 1):
+                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / steps, box["y"] + y0 + (y1 - y0) * t / steps)
         page.mouse.up()
 
 

@@ -1,0 +1,39 @@
+"""Figures and images the page draws, checked without a browser."""
+
+import numpy as np
+
+from dashboard import charts
+
+
+def decode(values):
+    """Plotly sends NumPy arrays as base64 typed arrays."""
+    import base64
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_colour_tiles_lays_maps_out_on_one_scale():
+    maps = np.stack([np.full((7, 7), v, float) for v in (-2.0, 0.0, 2.0, 1.0, -1.0)])
+    image = charts.colour_tiles(maps, cols=3, tile=28, gap=4)
+    assert image.dtype == np.uint8 and image.shape == (2 * 28 + 4, 3 * 28 + 4 * 2, 3)
+    tile = lambda i: image[(i // 3) * 32 + 14, (i % 3) * 32 + 14]  # noqa: E731  (a tile's centre)
+    assert tuple(tile(0)) != tuple(tile(2))                                   # -2 and +2 differ
+    assert tile(1).min() > 235                                                # 0 is white on a diverging scale
+    assert tile(2)[0] > tile(2)[2] and tile(0)[2] > tile(0)[0]               # positive red, negative blue
+    assert (tile(3).astype(int) - 255).__abs__().sum() < (tile(2).astype(int) - 255).__abs__().sum()  # 1 paler than 2
+    assert (image[28:32] == 255).all()                                        # the gap between rows
+
+
+def test_the_map_is_built_once_and_the_star_added_to_a_copy():
+    xy = np.random.default_rng(0).normal(size=(30, 2))
+    labels = np.arange(30) % 10
+    preds = labels.copy()
+    preds[0] = 3
+    figure = charts.test_map_figure(xy, labels, preds, np.arange(30), title="map")
+    traces = len(figure["data"])
+    starred = charts.with_star(figure, np.zeros((1, 2)))
+    assert len(starred["data"]) == traces + 1 and len(figure["data"]) == traces  # the cached map is untouched
+    points = lambda t: len(decode(t["x"]))  # noqa: E731
+    assert sum(points(t) for t in figure["data"]) == 30
+    assert [points(t) for t in figure["data"] if t["marker"]["symbol"] == "x"] == [1]   # the one mistake
