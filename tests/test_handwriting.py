@@ -31,11 +31,25 @@ def test_bad_examples_are_refused(images, labels, message):
         check_examples(images, labels)
 
 
+class _Marker:
+    """Unpickling this writes a file: proof that code in a file would have run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
 def test_files_that_are_not_examples_are_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "unpickled"
     bad = tmp_path / "objects.npz"
-    np.savez(bad, images=np.array([object()], dtype=object), labels=np.zeros(1))
+    images = np.empty((1, 28, 28), dtype=object)
+    images[0, 0, 0] = _Marker(marker)
+    np.savez(bad, images=images, labels=np.zeros(1, dtype=np.int64))
     with pytest.raises(ValueError):
         load_examples(bad)
+    assert not marker.exists()
     other = tmp_path / "other.npz"
     np.savez(other, pictures=np.zeros((1, 28, 28)))
     with pytest.raises(ValueError, match="not a handwriting file"):
