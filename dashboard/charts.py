@@ -150,3 +150,17 @@ def with_star(figure: dict, point: np.ndarray | None) -> dict:
                         marker=dict(symbol="star", size=22, color="black", line=dict(color="white", width=2)),
                         hovertemplate="the digit looked at<extra></extra>").to_plotly_json()
     return {**figure, "data": [*figure["data"], star]}
+
+
+DIGITS = tuple(str(d) for d in range(10))
+
+
+def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...] = DIGITS) -> go.Figure:
+    best = int(np.argmax(probs))
+    colors = [COST if i == best else "#c7d2fe" for i in range(len(probs))]
+    fig = go.Figure(go.Bar(x=list(classes), y=100 * probs, marker_color=colors,
+                           text=[f"{100 * p:.0f}%" for p in probs], textposition="outside"))
+    fig.update_yaxes(title_text="probability (%)", range=[0, 110])
+    fig.update_xaxes(type="category")
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=260)
+    return fig

@@ -6,6 +6,7 @@ script run: a click re-runs the script, never ends a training.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import streamlit as st
@@ -28,6 +29,11 @@ GIL_SWITCH_SECONDS = 0.0005
 @st.cache_resource
 def backend():
     """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray); one per server process."""
+    if os.environ.get("MNIST_BACKEND") == "ray" and not os.environ.get("RAY_ADDRESS"):
+        # A Ray started inside the Streamlit server took trainings but never ran them (its workers waited
+        # on the cluster's store); a cluster of its own (ray start --head) works: say so, never hang.
+        raise ValueError("The page's Ray backend needs a running Ray cluster: start one with "
+                         "`ray start --head --port=6379` and set RAY_ADDRESS=127.0.0.1:6379 (README, Scale out).")
     b = get_backend()
     if b.name == "thread":
         sys.setswitchinterval(GIL_SWITCH_SECONDS)

@@ -37,3 +37,12 @@ def test_the_map_is_built_once_and_the_star_added_to_a_copy():
     points = lambda t: len(decode(t["x"]))  # noqa: E731
     assert sum(points(t) for t in figure["data"]) == 30
     assert [points(t) for t in figure["data"] if t["marker"]["symbol"] == "x"] == [1]   # the one mistake
+
+
+def test_the_probability_chart_highlights_the_predicted_digit():
+    probs = np.full(10, 0.05)
+    probs[7] = 0.55
+    fig = charts.probabilities_figure(probs)
+    bar = fig.data[0]
+    assert list(bar.x) == [str(d) for d in range(10)]
+    assert len(set(bar.marker.color)) == 2 and bar.marker.color[7] != bar.marker.color[0]
