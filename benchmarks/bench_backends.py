@@ -10,7 +10,7 @@ times (the default settings), then the server's resident memory and, with Ray,
 the memory of Ray's own processes (the server's descendants).
 
     MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py
-    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py --part memory --trainings 20
+    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py --part memory --trainings 20 --backends thread
 """
 
 from __future__ import annotations
@@ -98,12 +98,12 @@ def tree_rss_mb(pid: int) -> dict:
     return {"server": rss_mb(pid), "ray_processes_mb": round(sum(others), 1), "ray_process_count": len(others)}
 
 
-def memory(trainings: int) -> dict:
+def memory(trainings: int, backends: list[str]) -> dict:
     from playwright.sync_api import sync_playwright
 
     from bench_page import CHROMIUM_ARGS, start_server
     results = {}
-    for backend in ("thread", "ray"):
+    for backend in backends:
         proc, url = start_server({**os.environ, "MNIST_BACKEND": backend})
         try:
             with sync_playwright() as p:
@@ -127,6 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["throughput", "memory", "all"], default="all")
     parser.add_argument("--trainings", type=int, default=20, help="trainings before the memory is read")
+    parser.add_argument("--backends", nargs="+", default=["thread", "ray"], choices=["thread", "ray"],
+                        help="the page's backends to measure the memory of (ray needs RAY_ADDRESS: a cluster)")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(HERE / "results" / "backends.json"))
     args = parser.parse_args()
@@ -138,7 +140,7 @@ def main() -> None:
     if args.part in ("throughput", "all"):
         out["throughput"] = throughput()
     if args.part in ("memory", "all"):
-        out["memory"] = memory(args.trainings)
+        out["memory"] = memory(args.trainings, args.backends)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
 

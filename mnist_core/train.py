@@ -142,8 +142,8 @@ class StartFrom:
     so that a few examples weigh as much as the many MNIST digits beside them."""
 
     state_dict: dict
-    images: "np.ndarray | torch.Tensor | None" = None
-    labels: "np.ndarray | torch.Tensor | None" = None
+    images: "torch.Tensor | None" = None    # uint8 (N, 28, 28); a NumPy array works too
+    labels: "torch.Tensor | None" = None
     repeat: int = 1
     augment_examples: bool = True   # random affine of these examples (MNIST's own follow config.augment)
 
