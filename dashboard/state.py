@@ -22,7 +22,8 @@ MAX_RUNS = 20  # runs kept per visitor (each holds its model)
 
 # In-process trainings share the GIL with the page's own Python work (figures, protobuf, websockets);
 # at Python's default 5 ms switch interval a training waits behind it: the tutorial's 10 epochs took
-# 5.5-6.5 s beside page-like work instead of 1.8 s, and 3.0-4.0 s at 0.5 ms (benchmarks/README.md).
+# 5.17 s (median) beside page-like work instead of 1.36 s alone in a thread, and 4.0 s at 0.5 ms
+# (benchmarks/README.md, section 8).
 GIL_SWITCH_SECONDS = 0.0005
 
 
