@@ -18,6 +18,7 @@ from dashboard.handwriting import handwriting_section
 from dashboard.learned import learned_section
 from dashboard.mistakes import mistakes_section
 from dashboard.settings import SWEEP_LRS
+from dashboard.shared import shared_section, shared_sidebar
 from dashboard.sidebar import sidebar
 from dashboard.training import training_section
 from dashboard.upload import upload_section
@@ -28,10 +29,13 @@ st.set_page_config(page_title="MNIST Playground", page_icon="✏️", layout="wi
 
 def main() -> None:
     state.init_session()
-    config, train_clicked, sweep_clicked = sidebar()
     st.title("MNIST Playground")
     st.caption("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
                "(~90%) upwards. Change a setting, press Train, and compare.")
+    if st.session_state.shared is not None:
+        shared_page(st.session_state.shared)
+        return
+    config, train_clicked, sweep_clicked = sidebar()
     configs = []
     if train_clicked:
         configs = [config]
@@ -39,18 +43,32 @@ def main() -> None:
         configs = [replace(config, lr=lr) for lr in SWEEP_LRS]
     training_section(configs)
     compare_section()
-    run = state.latest_finished()
-    if run is not None:
-        try:
-            data = state.mnist()
-        except DataError as exc:
-            st.error(str(exc))
-        else:
-            mistakes_section(run, data)
-            learned_section(run, data.classes)
+    model_sections(state.latest_finished())
     draw_section()
     handwriting_section()
     upload_section()
+
+
+def shared_page(run) -> None:
+    """A run someone shared: read-only; drawing and photos use its model (dashboard.shared)."""
+    shared_sidebar(run)
+    state.show_notices()
+    shared_section(run)
+    model_sections(run)
+    draw_section()
+    upload_section()
+
+
+def model_sections(run) -> None:
+    if run is None:
+        return
+    try:
+        data = state.mnist()
+    except DataError as exc:
+        st.error(str(exc))
+    else:
+        mistakes_section(run, data)
+        learned_section(run, data.classes)
 
 
 main()

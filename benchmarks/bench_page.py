@@ -46,11 +46,11 @@ def rss_mb(pid: int) -> dict:
     return {"total": fields.get("VmRSS"), "anonymous": fields.get("RssAnon"), "files": fields.get("RssFile")}
 
 
-def start_server(env: dict) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict, cwd: Path = ROOT) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:

@@ -1,13 +1,16 @@
-"""Compare runs: every run's cost curve overlaid, a table of runs, and removing runs."""
+"""Compare runs: every run's cost curve overlaid, a table of runs; share, download or remove each."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import streamlit as st
 
 from dashboard import charts, state
-from dashboard.runs import differing, label
+from dashboard.runs import checkpoint_bytes, curves_csv, differing, label, onnx_bytes
 from dashboard.settings import format_lr
+from mnist_core.export import onnx_available
 
 
 def compare_section() -> None:
@@ -28,9 +31,34 @@ def compare_section() -> None:
         "seconds": round(r.seconds, 2), "device": r.device, "status": r.status,
     } for r in runs]
     right.dataframe(table, hide_index=True, width="stretch")
-    with right.expander("Remove runs"):
-        # One button per run: a click names its run, whatever else changes on the page meanwhile.
+    with right.expander("Share, download or remove a run"):
+        # One row of buttons per run: a click names its run, whatever else changes on the page meanwhile.
         for r in runs:
-            name, button = st.columns([4, 1], vertical_alignment="center")
+            name, share, download, remove = st.columns([4, 1.2, 1.6, 1.4], vertical_alignment="center")
             name.text(label(r, keys) + ("" if r.done else " (training)"))
-            button.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
+            ready = r.done and r.id is not None
+            share.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
+                         disabled=not ready, help="A read-only link to this run: its curves, its numbers and "
+                                                  "its model, for anyone who opens it.")
+            with download.popover("Download", disabled=not r.done or r.model is None):
+                downloads(r)
+            remove.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
+            if r.number in st.session_state.share_links:
+                st.code(st.session_state.share_links[r.number], language=None)
+                st.caption("Anyone with this link sees this run read-only; it is not your workspace's address.")
+
+
+def downloads(run) -> None:
+    """The run's model (checkpoint, ONNX) and its curves (CSV), made when clicked."""
+    stem = f"mnist-run{run.number}-{run.config.model}"
+    st.download_button("Checkpoint (.pt)", partial(checkpoint_bytes, run), file_name=f"{stem}.pt",
+                       mime="application/octet-stream", on_click="ignore", key=f"pt-{run.number}",
+                       help="Loads with mnist_core.load_checkpoint (any device).")
+    if onnx_available():
+        st.download_button("ONNX model", partial(onnx_bytes, run), file_name=f"{stem}.onnx",
+                           mime="application/octet-stream", on_click="ignore", key=f"onnx-{run.number}",
+                           help="For ONNX Runtime and other tools: input (N, 1, 28, 28) floats in [0, 1].")
+    else:
+        st.caption("ONNX export is not installed on this server (requirements-export.txt).")
+    st.download_button("Curves (.csv)", partial(curves_csv, run), file_name=f"{stem}-curves.csv",
+                       mime="text/csv", on_click="ignore", key=f"csv-{run.number}")

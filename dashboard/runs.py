@@ -1,45 +1,75 @@
-"""A visitor's runs: each is a training job (see mnist_core.jobs) and what it gave."""
+"""A visitor's runs: each is a stored record (dashboard.store) and, while it trains here, its job (mnist_core.jobs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from dashboard.store import StoredRun
 from mnist_core import EvalResult, TrainConfig
+from mnist_core.export import export_onnx
 from mnist_core.jobs import Job
 from torch import nn
 
 CHANCE_COST = 2.302585  # ln(10): the cost of guessing each digit with probability 1/10
 SHOWN_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed")
+ENDED = ("completed", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass(eq=False)
 class Run:
+    """A run as the page shows it: its stored record, and its job while this server process trains it.
+
+    A live job is read first (it is fresher: batch progress, stop requests); the stored record is what
+    outlives the session, the process and the server (dashboard.store).
+    """
+
     number: int
-    job: Job
+    job: Job | None = None
+    stored: StoredRun | None = None
+    load_model: Callable[[], nn.Module | None] | None = field(default=None, repr=False)
+    load_blob: Callable[[], bytes | None] | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> int | None:
+        """The run's id in the store (None when the store could not take it)."""
+        return self.stored.id if self.stored is not None else None
+
+    @property
+    def key(self) -> str:
+        """A name for caches: the same run, the same key, in every session."""
+        return f"run-{self.id}" if self.id is not None else f"job-{self.job.id}"
 
     @property
     def config(self) -> TrainConfig:
-        return self.job.config
+        return self.job.config if self.job is not None else TrainConfig.from_dict(self.stored.config)
 
     @property
     def status(self) -> str:
         """queued | running | completed | stopped | diverged | failed"""
-        return self.job.status
+        return self.job.status if self.job is not None else self.stored.status
 
     @property
     def done(self) -> bool:
-        return self.job.done
+        return self.job.done if self.job is not None else self.stored.status in ENDED
 
     @property
     def costs(self) -> list[float]:
-        return [e.cost for e in self.job.snapshot().epochs]
+        if self.job is not None:
+            return [e.cost for e in self.job.snapshot().epochs]
+        return [e["cost"] for e in self.stored.epochs]
 
     @property
     def accuracies(self) -> list[float | None]:
-        return [e.test_accuracy for e in self.job.snapshot().epochs]
+        if self.job is not None:
+            return [e.test_accuracy for e in self.job.snapshot().epochs]
+        return [e["test_accuracy"] for e in self.stored.epochs]
 
     @property
     def seconds(self) -> float:
+        if self.job is None:
+            return self.stored.train_seconds or (self.stored.epochs[-1]["seconds"] if self.stored.epochs else 0.0)
         if self.job.result is not None:
             return self.job.result.train_seconds
         epochs = self.job.snapshot().epochs
@@ -47,23 +77,33 @@ class Run:
 
     @property
     def device(self) -> str:
+        if self.job is None:
+            return self.stored.device or self.config.device
         return self.job.snapshot().device or self.config.device
 
     @property
     def worker(self) -> str:
-        return self.job.snapshot().worker
+        return self.job.snapshot().worker if self.job is not None else self.stored.worker
 
     @property
     def model(self) -> nn.Module | None:
-        return self.job.result.model() if self.job.result is not None else None
+        if self.job is not None and self.job.result is not None:
+            return self.job.result.model()
+        if self.stored is not None and self.stored.has_checkpoint and self.load_model is not None:
+            return self.load_model()
+        return None
 
     @property
     def evaluation(self) -> EvalResult | None:
-        return self.job.result.evaluation if self.job.result is not None else None
+        if self.job is not None:
+            return self.job.result.evaluation if self.job.result is not None else None
+        return self.stored.evaluation
 
     @property
     def message(self) -> str | None:
-        return self.job.result.message if self.job.result is not None else None
+        if self.job is not None:
+            return self.job.result.message if self.job.result is not None else None
+        return self.stored.message
 
     @property
     def accuracy(self) -> float | None:
@@ -102,3 +142,29 @@ def advice(run: Run) -> tuple[str, str] | None:
         return ("warning", f"The cost ended at {costs[-1]:.3g}, above {CHANCE_COST:.2f}, what guessing at "
                            f"random costs: the learning rate {lr} is probably too large.")
     return None
+
+
+def curves_csv(run: Run) -> str:
+    """The run's per-epoch numbers as CSV (accuracies as fractions; empty where not measured)."""
+    lines = ["epoch,cost,test_accuracy,seconds"]
+    if run.job is not None:
+        rows = [(e.epoch, e.cost, e.test_accuracy, e.seconds) for e in run.job.snapshot().epochs]
+    else:
+        rows = [(e["epoch"], e["cost"], e["test_accuracy"], e["seconds"]) for e in run.stored.epochs]
+    for epoch, cost, acc, seconds in rows:
+        lines.append(f"{epoch},{cost:.9g},{'' if acc is None else f'{acc:.6g}'},{seconds:.4g}")
+    return "\n".join(lines) + "\n"
+
+
+def checkpoint_bytes(run: Run) -> bytes | None:
+    """The run's checkpoint file, as its training wrote it (loads with mnist_core.load_checkpoint)."""
+    if run.job is not None and run.job.result is not None:
+        return run.job.result.checkpoint
+    return run.load_blob() if run.load_blob is not None else None
+
+
+def onnx_bytes(run: Run) -> bytes:
+    """The run's model as an ONNX file."""
+    buffer = io.BytesIO()
+    export_onnx(run.model, buffer)
+    return buffer.getvalue()

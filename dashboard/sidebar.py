@@ -35,7 +35,10 @@ def on_preset_change() -> None:
 
 
 def sync_url(settings: dict) -> None:
+    """The address: the settings (differences from the model's preset) and the visitor's workspace."""
     wanted = to_query(settings)
+    if st.session_state.ws is not None:
+        wanted["ws"] = st.session_state.ws
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -76,7 +79,8 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                                   key="sweep", width="stretch",
                                   help="Train these settings once per learning rate and overlay the curves.")
         st.button("Reset to the tutorial", key="reset", on_click=reset_to_tutorial, width="stretch")
-        st.caption("The settings are in the page's address: share it to share the experiment.")
+        st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
+                   "your runs. To show someone a run, use its Share button (under Compare runs).")
     settings = {k: st.session_state[k] for k in KEYS}
     sync_url(settings)
     return TrainConfig(**settings), train_clicked, sweep_clicked

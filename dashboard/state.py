@@ -1,23 +1,29 @@
 """What the page keeps: shared resources (once per server process) and each visitor's session.
 
-The trainings themselves live in a job backend (mnist_core.jobs), not in the
-script run: a click re-runs the script, never ends a training.
+The trainings live in a job backend (mnist_core.jobs) and the runs in a store
+(dashboard.store), not in the script run: a click re-runs the script, never
+ends a training, and a reload, a new tab or a restarted server finds the
+workspace's runs again by the ``ws`` in the address.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+import threading
+import time
+from datetime import datetime, timezone
 
 import streamlit as st
 
-from dashboard.runs import Run
+from dashboard.runs import ENDED, Run
 from dashboard.settings import KEYS, from_query
+from dashboard.store import KEEP_DAYS, MAX_RUNS, RunStore, StoredRun, StoreUnavailable
+from dashboard.text import plain
 from mnist_core import load_checkpoint
 from mnist_core.checkpoint import pretrained_path
-from mnist_core.jobs import DataSpec, get_backend, shared_data
-
-MAX_RUNS = 20  # runs kept per visitor (each holds its model)
+from mnist_core.jobs import DataSpec, Job, get_backend, shared_data
 
 
 # In-process trainings share the GIL with the page's own Python work (figures, protobuf, websockets);
@@ -53,21 +59,150 @@ def pretrained_model():
     return model, info["metrics"].get("test_accuracy"), info["config"]
 
 
+STALE_SECONDS = 60       # a run "running" with no news for this long was left by a server that stopped
+HEARTBEAT_SECONDS = 5.0  # how often a training's recorder tells the store it is alive
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> RunStore:
+    """The run store (MNIST_DB_URL, else SQLite under MNIST_STATE_DIR); old workspaces are pruned once per start."""
+    runs = RunStore()
+    runs.prune()
+    return runs
+
+
+@st.cache_resource
+def live_jobs() -> dict[int, Job]:
+    """Trainings this server process runs, by run id, until their result is in the store."""
+    return {}
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def stored_model(run_id: int):
+    """A stored run's model on the CPU, rebuilt from its checkpoint (once per server, for every visitor)."""
+    blob = store().checkpoint(run_id)
+    return load_checkpoint(io.BytesIO(blob), device="cpu")[0] if blob else None
+
+
+def record(runs: RunStore, run_id: int, job: Job, live: dict[int, Job]) -> None:
+    """Write a training's epochs and its result to the store as it trains (a thread owned by no session,
+    so closing the tab loses nothing). While the store is unreachable it keeps trying; the page meanwhile
+    shows the run from its job."""
+    written, beat, status = 0, 0.0, None
+    deadline = None
+    while True:
+        ended = job.wait(1.0)
+        snap = job.snapshot()
+        try:
+            for report in snap.epochs[written:]:
+                runs.add_epoch(run_id, report)
+                written += 1
+            if ended:
+                runs.finish_run(run_id, job.result)
+                live.pop(run_id, None)
+                return
+            if snap.status != status or time.monotonic() - beat > HEARTBEAT_SECONDS:
+                runs.heartbeat(run_id, status=snap.status, device=snap.device or None, worker=snap.worker or None)
+                status, beat = snap.status, time.monotonic()
+        except StoreUnavailable:
+            deadline = deadline or time.monotonic() + 3600
+            if time.monotonic() > deadline:  # an hour without a store: the run lives on in its job only
+                return
+            time.sleep(HEARTBEAT_SECONDS)
+
+
 def init_session() -> None:
+    """Once per browser tab: the settings and the workspace from the address."""
     ss = st.session_state
-    if "runs" not in ss:
-        ss.runs = []
-        ss.next_run = 1
-        ss.canvas_key = 0
-        ss.notices = []
-        ss.seen_done = set()
-        settings = from_query(st.query_params.to_dict())
-        for key in KEYS:
-            ss[key] = settings[key]
+    if "ws" in ss:
+        return
+    ss.canvas_key = 0
+    ss.notices = []
+    ss.ended_empty = []  # runs that ended with nothing to keep, and why
+    ss.seen_done = set()
+    ss.offline = []      # runs the store could not take: this tab keeps them
+    ss.run_list = []
+    ss.share_links = {}
+    params = st.query_params.to_dict()
+    settings = from_query(params)
+    for key in KEYS:
+        ss[key] = settings[key]
+    ss.shared = open_shared(params.get("run"))
+    # a share link's viewer gets a workspace when they copy the run into one, not for looking
+    ss.ws = open_workspace(params.get("ws")) if ss.shared is None or "ws" in params else None
+
+
+def open_workspace(ws: str | None) -> str | None:
+    """The address's workspace, or a new one (saying why); None when the store is unavailable."""
+    try:
+        runs = store()
+        if ws is not None and not RunStore.valid_id(ws):
+            notify("warning", "The address's workspace id is not valid; here is a new, empty workspace.")
+            ws = None
+        elif ws is not None and not runs.has_workspace(ws):
+            notify("warning", f"No workspace {plain(ws)} here (workspaces unseen for {keep_days()} days are "
+                              "removed); here is a new, empty workspace.")
+            ws = None
+        ws = ws or runs.new_workspace()
+        runs.touch(ws)
+        return ws
+    except StoreUnavailable as exc:
+        notify("error", f"The run store is unavailable ({exc}): runs are kept in this browser tab only.")
+        return None
+
+
+def open_shared(token: str | None) -> Run | None:
+    """The run a share link names (read-only), or None (saying why when the link is bad)."""
+    if token is None:
+        return None
+    try:
+        stored = store().shared_run(token)
+    except StoreUnavailable as exc:
+        notify("error", f"The shared run cannot be read now: the run store is unavailable ({exc}).")
+        return None
+    if stored is None:
+        notify("warning", "This share link names no run (it may have been mistyped); here is the page as new.")
+        return None
+    return as_run(stored)
+
+
+def keep_days() -> int:
+    return int(os.environ.get("MNIST_KEEP_DAYS", KEEP_DAYS))
+
+
+def as_run(stored: StoredRun) -> Run:
+    job = live_jobs().get(stored.id)
+    if job is None and stored.status not in ENDED and stored.updated is not None and \
+            (datetime.now(timezone.utc) - _utc(stored.updated)).total_seconds() > STALE_SECONDS:
+        stored.status = "interrupted"  # its server stopped mid-training; the epochs it wrote are kept
+        try:
+            store().heartbeat(stored.id, status="interrupted")
+        except StoreUnavailable:
+            pass
+    return Run(stored.number, job, stored, load_model=lambda: stored_model(stored.id),
+               load_blob=lambda: store().checkpoint(stored.id))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def load_runs() -> list[Run]:
+    """This workspace's runs, read from the store (once per script run: :func:`runs` returns them)."""
+    ss = st.session_state
+    stored = []
+    if ss.ws is not None:
+        try:
+            stored = [as_run(r) for r in store().runs(ss.ws)]
+        except StoreUnavailable as exc:
+            notify("error", f"The run store is unavailable ({exc}): showing the runs this tab last read.")
+            stored = [r for r in ss.run_list if r.id is not None]
+    ss.run_list = stored + ss.offline
+    return ss.run_list
 
 
 def runs() -> list[Run]:
-    return st.session_state.runs
+    return st.session_state.run_list
 
 
 def notify(level: str, message: str) -> None:
@@ -75,50 +210,112 @@ def notify(level: str, message: str) -> None:
     st.session_state.notices.append((level, message))
 
 
-def add_run(job) -> Run:
+def show_notices() -> None:
+    for level, message in st.session_state.notices + st.session_state.ended_empty:
+        getattr(st, level)(message)
+    st.session_state.notices = []
+
+
+def add_run(job: Job) -> Run:
+    """A new run for a submitted job: stored at once, its epochs written as they come."""
     ss = st.session_state
-    run = Run(ss.next_run, job)
-    ss.next_run += 1
-    ss.runs.append(run)
-    finished = [r for r in ss.runs if r.done]
-    while len(ss.runs) > MAX_RUNS and finished:
-        oldest = finished.pop(0)
-        ss.runs.remove(oldest)
-        notify("info", f"Run #{oldest.number} was let go: a visitor keeps at most {MAX_RUNS} runs.")
+    try:
+        if ss.ws is None:
+            raise StoreUnavailable("no workspace")
+        runs = store()
+        stored, let_go = runs.add_run(ss.ws, job.config.to_dict())
+    except StoreUnavailable as exc:
+        run = Run(max([r.number for r in ss.run_list], default=0) + 1, job)
+        ss.offline.append(run)
+        notify("warning", f"The run store is unavailable ({exc}): run #{run.number} is kept in this browser "
+                          "tab only.")
+    else:
+        live_jobs()[stored.id] = job
+        threading.Thread(target=record, args=(runs, stored.id, job, live_jobs()), daemon=True,
+                         name=f"record-run-{stored.id}").start()
+        run = as_run(stored)
+        ss.run_list = [r for r in ss.run_list if r.id is None or r.number not in let_go]
+        for number in let_go:
+            notify("info", f"Run #{number} was let go: a workspace keeps at most {MAX_RUNS} runs "
+                           "(the oldest unshared ones go first).")
+    ss.run_list.append(run)
     return run
 
 
 def remove_run(number: int) -> None:
+    ss = st.session_state
     for run in runs():
         if run.number == number:
-            run.job.stop()  # a run still training stops
-    st.session_state.runs = [r for r in runs() if r.number != number]
+            if run.job is not None:
+                run.job.stop()  # a run still training stops
+            if run.id is not None:
+                try:
+                    store().remove_run(ss.ws, number)
+                except StoreUnavailable as exc:
+                    notify("error", f"Run #{number} could not be removed now: the run store is unavailable ({exc}).")
+                    return
+    ss.offline = [r for r in ss.offline if r.number != number]
+    ss.run_list = [r for r in runs() if r.number != number]
+
+
+def share_run(number: int) -> None:
+    """Make run ``number``'s read-only link (kept to show beside the run)."""
+    ss = st.session_state
+    try:
+        token = store().share(ss.ws, number)
+    except StoreUnavailable as exc:
+        notify("error", f"Run #{number} cannot be shared now: the run store is unavailable ({exc}).")
+        return
+    ss.share_links[number] = share_url(token)
+
+
+def share_url(token: str) -> str:
+    base = st.context.url or ""
+    return f"{base}?run={token}"
+
+
+def copy_shared() -> None:
+    """Copy the shared run on show into the visitor's workspace, and show that workspace."""
+    ss = st.session_state
+    try:
+        ss.ws = ss.ws or store().new_workspace()
+        store().touch(ss.ws)
+        copy = store().copy_to_workspace(ss.shared.stored.share_token, ss.ws)
+    except StoreUnavailable as exc:
+        notify("error", f"The run cannot be copied now: the run store is unavailable ({exc}).")
+        return
+    notify("success", f"Copied into your workspace as run #{copy.number}.")
+    ss.shared = None
 
 
 def settle_runs() -> bool:
-    """At the start of a full script run: drop runs that ended with nothing to show (saying why), and
-    note which runs have ended, so the live section knows when to redraw the whole page. True while any trains."""
+    """At the start of a full script run: read the runs, drop those that ended with nothing to show (saying
+    why), and note which have ended, so the live section knows when to redraw the page. True while any trains."""
     ss = st.session_state
-    for run in [r for r in ss.runs if r.done and not r.costs]:
-        ss.runs.remove(run)
+    for run in [r for r in load_runs() if r.done and not r.costs]:
+        remove_run(run.number)  # what it has to say stays on show until the next training is submitted
         if run.status == "failed":
-            notify("error", f"Run #{run.number} failed: {run.message}")
+            ss.ended_empty.append(("error", f"Run #{run.number} failed: {run.message}"))
         else:
-            notify("info", f"Run #{run.number} was stopped before its first epoch ended; there is nothing to keep.")
-    ss.seen_done = {r.number for r in ss.runs if r.done}
-    return len(ss.seen_done) < len(ss.runs)
+            ss.ended_empty.append(("info", f"Run #{run.number} was stopped before its first epoch ended; "
+                                           "there is nothing to keep."))
+    ss.seen_done = {r.number for r in runs() if r.done}
+    return len(ss.seen_done) < len(runs())
 
 
 def latest_finished() -> Run | None:
-    done = [r for r in runs() if r.done and r.model is not None and r.evaluation is not None]
+    """The run whose model the page uses: the shared one on show, else the visitor's latest trained."""
+    if st.session_state.shared is not None:
+        return st.session_state.shared
+    done = [r for r in runs() if r.done and r.evaluation is not None and r.model is not None]
     return done[-1] if done else None
 
 
 def classifier():
-    """The visitor's latest trained model, else the shipped one; words saying which; and a key naming it."""
+    """The model that reads drawings: the run on show, else the shipped one; words saying which; a key naming it."""
     run = latest_finished()
     if run is not None:
-        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)", run.job.id
+        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)", run.key
     model, acc, _ = pretrained_model()
     return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else ""), "pretrained"
 

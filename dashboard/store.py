@@ -1,17 +1,39 @@
-"""The run store: every visitor's runs, durable and linkable (SQLAlchemy; SQLite by default, PostgreSQL by URL).
+"""The run store: every workspace's runs, durable and linkable (SQLAlchemy; SQLite by default, PostgreSQL by URL).
 
-INTERFACE ONLY: the implementation is being written; the page is wired against these signatures.
+A run is written as it trains: created when submitted, each epoch as it ends,
+then its result (evaluation and checkpoint). A workspace is a random id the
+page keeps in its address; a shared run gets a token of its own, so a share
+link never gives away the workspace. The schema is created and upgraded here,
+versioned. Any database failure is a :class:`StoreUnavailable` whose message
+the page shows; every write is one transaction, so a failure damages nothing
+already stored.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import json
+import os
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from mnist_core import EvalResult
 
 MAX_RUNS = 20      # runs kept per workspace (the oldest unshared finished ones go first)
 KEEP_DAYS = 30     # default of MNIST_KEEP_DAYS
+SCHEMA_VERSION = 1
+ENDED = ("completed", "stopped", "diverged", "failed", "interrupted")
+_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): 128 random bits
 
 
 class StoreUnavailable(RuntimeError):
@@ -19,7 +41,7 @@ class StoreUnavailable(RuntimeError):
 
 
 class UnknownWorkspace(ValueError):
-    """A malformed or unknown workspace id or share token; the message is for the page."""
+    """A malformed or unknown workspace id, run or share token; the message is for the page."""
 
 
 @dataclass
@@ -28,7 +50,7 @@ class StoredRun:
     workspace: str
     number: int                  # 1, 2, ... within its workspace; never reused there
     config: dict                 # dataclasses.asdict(TrainConfig)
-    status: str                  # queued | running | completed | stopped | diverged | failed
+    status: str                  # queued | running | completed | stopped | diverged | failed | interrupted
     epochs: list[dict] = field(default_factory=list)  # {"epoch", "cost", "test_accuracy", "val_accuracy", "seconds"}
     train_seconds: float = 0.0
     device: str = ""
@@ -41,23 +63,371 @@ class StoredRun:
     updated: datetime | None = None  # last write (epochs, heartbeat, finish): tells a live run from an orphan
 
 
+meta = sa.MetaData()
+schema_version = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
+workspaces = sa.Table(
+    "workspaces", meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("last_number", sa.Integer, nullable=False, default=0),
+)
+runs_table = sa.Table(
+    "runs", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace", sa.String(32), nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("train_seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("device", sa.String(64), nullable=False, default=""),
+    sa.Column("worker", sa.String(200), nullable=False, default=""),
+    sa.Column("message", sa.Text),
+    sa.Column("evaluation", sa.LargeBinary),
+    sa.Column("checkpoint", sa.LargeBinary),
+    sa.Column("has_checkpoint", sa.Boolean, nullable=False, default=False),
+    sa.Column("share_token", sa.String(32), unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.UniqueConstraint("workspace", "number"),
+)
+epochs_table = sa.Table(
+    "epochs", meta,
+    sa.Column("run", sa.Integer, primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("cost", sa.Float),                # NULL: the cost was not a finite number (diverged)
+    sa.Column("test_accuracy", sa.Float),
+    sa.Column("val_accuracy", sa.Float),
+    sa.Column("seconds", sa.Float, nullable=False),
+)
+
+
+def _create_v1(conn) -> None:
+    meta.create_all(conn, tables=[workspaces, runs_table, epochs_table])
+
+
+UPGRADES = {1: _create_v1}  # version -> what brings the schema from version - 1 to it
+
+
+def _guarded(method):
+    """Database failures become StoreUnavailable, in one line the page can show."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            text = str(cause).strip().splitlines()[0] if str(cause).strip() else cause.__class__.__name__
+            raise StoreUnavailable(text[:200]) from None
+    return wrapper
+
+
+def default_url() -> str:
+    url = os.environ.get("MNIST_DB_URL")
+    if url:
+        return url
+    folder = Path(os.environ.get("MNIST_STATE_DIR") or "MNIST_state")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot make the state folder {folder}: {exc.strerror}") from None
+    return f"sqlite:///{folder.resolve() / 'runs.sqlite'}"
+
+
 class RunStore:
-    def __init__(self, url: str | None = None): ...
-    def new_workspace(self) -> str: ...
+    """Runs by workspace. Thread-safe: one engine, one short transaction per call."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        try:
+            self.engine = self._engine(self.url)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot use the database URL: {exc}") from None
+        self._upgrade()
+
     @staticmethod
-    def valid_id(ws: str) -> bool: ...
-    def has_workspace(self, ws: str) -> bool: ...
-    def touch(self, ws: str) -> None: ...
-    def add_run(self, ws: str, config: dict) -> tuple[StoredRun, list[int]]: ...  # new run, numbers let go
+    def _engine(url: str) -> sa.Engine:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer; several processes
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+            return engine
+        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    @_guarded
+    def _upgrade(self) -> None:
+        for attempt in range(3):  # two processes starting at once: one creates, the other sees it created
+            try:
+                return self._upgrade_once()
+            except SQLAlchemyError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
+
+    def _upgrade_once(self) -> None:
+        with self.engine.begin() as conn:
+            meta.create_all(conn, tables=[schema_version])
+            found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+        if found is not None and found > SCHEMA_VERSION:
+            raise StoreUnavailable(f"the run store's schema is version {found}, newer than this page's "
+                                   f"({SCHEMA_VERSION}): upgrade the page")
+        for version in range((found or 0) + 1, SCHEMA_VERSION + 1):
+            with self.engine.begin() as conn:
+                UPGRADES[version](conn)
+                if version == 1:
+                    conn.execute(schema_version.insert().values(version=1))
+                else:
+                    conn.execute(schema_version.update().values(version=version))
+
+    # ------------------------------------------------------------------ workspaces
+    @staticmethod
+    def valid_id(ws: str) -> bool:
+        return isinstance(ws, str) and _ID.fullmatch(ws) is not None
+
+    @_guarded
+    def new_workspace(self) -> str:
+        ws, now = secrets.token_urlsafe(16), time.time()
+        with self.engine.begin() as conn:
+            conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=0))
+        return ws
+
+    @_guarded
+    def has_workspace(self, ws: str) -> bool:
+        if not self.valid_id(ws):
+            return False
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(workspaces.c.id).where(workspaces.c.id == ws)).first() is not None
+
+    @_guarded
+    def touch(self, ws: str) -> None:
+        """Note that ``ws`` was seen now (made, when a valid id is not there yet)."""
+        self._check(ws)
+        now = time.time()
+        with self.engine.begin() as conn:
+            if not conn.execute(workspaces.update().where(workspaces.c.id == ws).values(last_seen=now)).rowcount:
+                conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=0))
+
+    def _check(self, ws: str) -> None:
+        if not self.valid_id(ws):
+            raise UnknownWorkspace("not a workspace id")
+
+    # ------------------------------------------------------------------ runs
+    @_guarded
+    def add_run(self, ws: str, config: dict) -> tuple[StoredRun, list[int]]:
+        """A new run (queued) in ``ws``; the numbers of the runs let go to keep MAX_RUNS."""
+        self._check(ws)
+        now = time.time()
+        with self.engine.begin() as conn:
+            # the update takes the workspace's row lock first: two processes never get the same number
+            bumped = conn.execute(workspaces.update().where(workspaces.c.id == ws)
+                                  .values(last_number=workspaces.c.last_number + 1, last_seen=now)).rowcount
+            if not bumped:
+                raise UnknownWorkspace("no such workspace")
+            number = conn.execute(sa.select(workspaces.c.last_number).where(workspaces.c.id == ws)).scalar_one()
+            run_id = conn.execute(runs_table.insert().values(
+                workspace=ws, number=number, config=json.dumps(config), status="queued", train_seconds=0.0,
+                device="", worker="", has_checkpoint=False, created=now, updated=now)).inserted_primary_key[0]
+            let_go = self._cap(conn, ws)
+        return self._runs(ws, only=run_id)[0], let_go
+
+    def _cap(self, conn, ws: str) -> list[int]:
+        rows = conn.execute(sa.select(runs_table.c.id, runs_table.c.number, runs_table.c.status,
+                                      runs_table.c.share_token)
+                            .where(runs_table.c.workspace == ws).order_by(runs_table.c.number)).all()
+        excess = len(rows) - MAX_RUNS
+        gone = [r for r in rows if r.status in ENDED and r.share_token is None][:max(excess, 0)]
+        self._delete(conn, [r.id for r in gone])
+        return [r.number for r in gone]
+
+    @staticmethod
+    def _delete(conn, ids: list[int]) -> None:
+        if ids:
+            conn.execute(epochs_table.delete().where(epochs_table.c.run.in_(ids)))
+            conn.execute(runs_table.delete().where(runs_table.c.id.in_(ids)))
+
+    @_guarded
     def heartbeat(self, run_id: int, status: str | None = None, device: str | None = None,
-                  worker: str | None = None) -> None: ...
-    def add_epoch(self, run_id: int, report) -> None: ...  # idempotent per (run, epoch)
-    def finish_run(self, run_id: int, result) -> None: ...  # a mnist_core.jobs.JobResult
-    def runs(self, ws: str) -> list[StoredRun]: ...
-    def get_run(self, ws: str, number: int) -> StoredRun | None: ...
-    def checkpoint(self, run_id: int) -> bytes | None: ...
-    def remove_run(self, ws: str, number: int) -> None: ...
-    def share(self, ws: str, number: int) -> str: ...
-    def shared_run(self, token: str) -> StoredRun | None: ...
-    def copy_to_workspace(self, token: str, ws: str) -> StoredRun: ...
-    def prune(self, keep_days: int | None = None) -> int: ...
+                  worker: str | None = None) -> None:
+        values = {"updated": time.time()}
+        values.update({k: v for k, v in (("status", status), ("device", device), ("worker", worker)) if v})
+        with self.engine.begin() as conn:
+            conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(**values))
+
+    @_guarded
+    def add_epoch(self, run_id: int, report) -> None:
+        """One epoch's report (idempotent per run and epoch); nothing for a run that was removed."""
+        with self.engine.begin() as conn:
+            self._add_epochs(conn, run_id, [report])
+
+    def _add_epochs(self, conn, run_id: int, reports) -> None:
+        if conn.execute(runs_table.update().where(runs_table.c.id == run_id)
+                        .values(updated=time.time())).rowcount == 0:
+            return  # removed meanwhile
+        have = set(conn.execute(sa.select(epochs_table.c.epoch).where(epochs_table.c.run == run_id)).scalars())
+        rows = [dict(run=run_id, epoch=r.epoch, cost=_finite(r.cost), test_accuracy=r.test_accuracy,
+                     val_accuracy=r.val_accuracy, seconds=r.seconds) for r in reports if r.epoch not in have]
+        if rows:
+            conn.execute(epochs_table.insert(), rows)
+
+    @_guarded
+    def finish_run(self, run_id: int, result) -> None:
+        """The run's result (a mnist_core.jobs.JobResult), with any epochs not written yet."""
+        with self.engine.begin() as conn:
+            reports = [_Epoch(i + 1, c, a, None, result.train_seconds)
+                       for i, (c, a) in enumerate(zip(result.epoch_costs, result.test_accuracies))]
+            self._add_epochs(conn, run_id, reports)
+            conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+                status=result.status, train_seconds=result.train_seconds, device=result.device or "",
+                worker=result.worker or "", message=result.message,
+                evaluation=_pack(result.evaluation) if result.evaluation is not None else None,
+                checkpoint=result.checkpoint, has_checkpoint=result.checkpoint is not None, updated=time.time()))
+
+    @_guarded
+    def runs(self, ws: str) -> list[StoredRun]:
+        """The workspace's runs in order, without their checkpoints (see :meth:`checkpoint`)."""
+        return self._runs(ws) if self.valid_id(ws) else []
+
+    def _runs(self, ws: str | None = None, only: int | None = None, token: str | None = None) -> list[StoredRun]:
+        cols = [c for c in runs_table.c if c.name != "checkpoint"]
+        query = sa.select(*cols).order_by(runs_table.c.number)
+        if ws is not None:
+            query = query.where(runs_table.c.workspace == ws)
+        if only is not None:
+            query = query.where(runs_table.c.id == only)
+        if token is not None:
+            query = query.where(runs_table.c.share_token == token)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            ids = [r.id for r in rows]
+            epochs: dict[int, list[dict]] = {i: [] for i in ids}
+            if ids:
+                for e in conn.execute(sa.select(epochs_table).where(epochs_table.c.run.in_(ids))
+                                      .order_by(epochs_table.c.run, epochs_table.c.epoch)):
+                    epochs[e.run].append(dict(epoch=e.epoch, cost=e.cost if e.cost is not None else float("nan"),
+                                              test_accuracy=e.test_accuracy, val_accuracy=e.val_accuracy,
+                                              seconds=e.seconds))
+        return [StoredRun(
+            id=r.id, workspace=r.workspace, number=r.number, config=json.loads(r.config), status=r.status,
+            epochs=epochs[r.id], train_seconds=r.train_seconds, device=r.device, worker=r.worker,
+            message=r.message, evaluation=_unpack(r.evaluation) if r.evaluation is not None else None,
+            has_checkpoint=bool(r.has_checkpoint), share_token=r.share_token,
+            created=_when(r.created), updated=_when(r.updated)) for r in rows]
+
+    @_guarded
+    def get_run(self, ws: str, number: int) -> StoredRun | None:
+        if not self.valid_id(ws):
+            return None
+        return next((r for r in self._runs(ws) if r.number == number), None)
+
+    @_guarded
+    def checkpoint(self, run_id: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(runs_table.c.checkpoint).where(runs_table.c.id == run_id)).scalar()
+
+    @_guarded
+    def remove_run(self, ws: str, number: int) -> None:
+        """Remove run ``number`` of ``ws`` (its share link stops working); another workspace's runs are never
+        touched."""
+        self._check(ws)
+        with self.engine.begin() as conn:
+            ids = conn.execute(sa.select(runs_table.c.id).where(runs_table.c.workspace == ws,
+                                                                runs_table.c.number == number)).scalars().all()
+            self._delete(conn, list(ids))
+
+    # ------------------------------------------------------------------ sharing
+    @_guarded
+    def share(self, ws: str, number: int) -> str:
+        """The run's read-only token (the same one when shared again)."""
+        self._check(ws)
+        where = (runs_table.c.workspace == ws) & (runs_table.c.number == number)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(runs_table.c.share_token).where(where)).first()
+            if row is None:
+                raise UnknownWorkspace(f"no run #{number} in this workspace")
+            if row.share_token:
+                return row.share_token
+            token = secrets.token_urlsafe(16)
+            conn.execute(runs_table.update().where(where).values(share_token=token))
+            return token
+
+    @_guarded
+    def shared_run(self, token: str) -> StoredRun | None:
+        if not self.valid_id(token):
+            return None
+        found = self._runs(token=token)
+        return found[0] if found else None
+
+    @_guarded
+    def copy_to_workspace(self, token: str, ws: str) -> StoredRun:
+        """A copy of the shared run in ``ws`` (not shared itself)."""
+        source = self.shared_run(token)
+        if source is None:
+            raise UnknownWorkspace("this share link names no run")
+        copy, _ = self.add_run(ws, source.config)
+        with self.engine.begin() as conn:
+            blob = conn.execute(sa.select(runs_table.c.checkpoint, runs_table.c.evaluation)
+                                .where(runs_table.c.id == source.id)).first()
+            conn.execute(runs_table.update().where(runs_table.c.id == copy.id).values(
+                status=source.status, train_seconds=source.train_seconds, device=source.device,
+                worker=source.worker, message=source.message, evaluation=blob.evaluation, checkpoint=blob.checkpoint,
+                has_checkpoint=source.has_checkpoint, updated=time.time()))
+            if source.epochs:
+                conn.execute(epochs_table.insert(), [{**e, "run": copy.id} for e in source.epochs])
+        return self._runs(ws, only=copy.id)[0]
+
+    # ------------------------------------------------------------------ retention
+    @_guarded
+    def prune(self, keep_days: int | None = None) -> int:
+        """Remove workspaces unseen for ``keep_days`` (MNIST_KEEP_DAYS, default 30) with their runs, except
+        runs that were shared. Returns how many runs went."""
+        days = keep_days if keep_days is not None else int(os.environ.get("MNIST_KEEP_DAYS") or KEEP_DAYS)
+        cutoff = time.time() - days * 86400
+        with self.engine.begin() as conn:
+            old = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.last_seen < cutoff)).scalars().all()
+            if not old:
+                return 0
+            ids = conn.execute(sa.select(runs_table.c.id).where(runs_table.c.workspace.in_(old),
+                                                                runs_table.c.share_token.is_(None))).scalars().all()
+            self._delete(conn, list(ids))
+            conn.execute(workspaces.delete().where(workspaces.c.id.in_(old)))
+        return len(ids)
+
+
+@dataclass
+class _Epoch:
+    epoch: int
+    cost: float
+    test_accuracy: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None  # a diverged run's NaN or inf cost: stored as NULL, read back as NaN
+
+
+def _when(stamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None else None
+
+
+_ARRAYS = ("confusion", "per_class_accuracy", "mistake_indices", "mistake_true", "mistake_pred",
+           "mistake_confidence")
+
+
+def _pack(ev: EvalResult) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, accuracy=np.float64(ev.accuracy), loss=np.float64(ev.loss),
+             **{name: np.asarray(getattr(ev, name)) for name in _ARRAYS})
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes) -> EvalResult:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+        return EvalResult(accuracy=float(f["accuracy"]), loss=float(f["loss"]), **{name: f[name] for name in _ARRAYS})

@@ -31,16 +31,17 @@ def submit(configs: list[TrainConfig]) -> None:
 def training_section(configs: list[TrainConfig]) -> None:
     st.subheader("Training, live")
     if configs:
+        st.session_state.ended_empty = []
         submit(configs)
     training = state.settle_runs()
-    for level, message in st.session_state.notices:
-        getattr(st, level)(message)
-    st.session_state.notices = []
+    state.show_notices()
     st.fragment(run_every=REFRESH_SECONDS if training else None)(live)()
 
 
 def live() -> None:
     runs = state.runs()
+    if any(not r.done and r.job is None for r in runs):
+        runs = state.load_runs()  # a run another server process trains: its news is in the store
     if any(r.done and r.number not in st.session_state.seen_done for r in runs):
         st.rerun()  # a run has ended: redraw the whole page (compare, mistakes, drawing's model)
     if not runs:
@@ -61,11 +62,15 @@ def live() -> None:
 
 
 def progress(run: Run, active: list[Run]) -> None:
-    snap = run.job.snapshot()
     config = run.config
     what = (f"run #{run.number}: {config.model}, lr {format_lr(config.lr)}, {config.optimizer}, "
             f"batch {config.batch_size}")
     more = f" ({len(active) - 1} more after it)" if len(active) > 1 else ""
+    if run.job is None:  # trained by another server process sharing the store: epochs as they are written
+        st.info(f"Training {what} on {run.device} ({run.worker or 'another server'}){more}…")
+        st.progress(min(len(run.costs) / config.epochs, 1.0), text=f"{len(run.costs)} of {config.epochs} epochs")
+        return
+    snap = run.job.snapshot()
     if snap.stop_requested:
         st.info(f"Stopping {what}…")
     elif snap.status == "queued":
@@ -82,11 +87,14 @@ def progress(run: Run, active: list[Run]) -> None:
 
 def stop(numbers: list[int]) -> None:
     for run in state.runs():
-        if run.number in numbers:
+        if run.number in numbers and run.job is not None:
             run.job.stop()
 
 
 def outcome(run: Run, runs: list[Run]) -> None:
+    if run.status == "interrupted":
+        st.warning(f"Run #{run.number} was interrupted after {len(run.costs)} epoch(s): the server stopped "
+                   "while it trained. Its epochs are kept; train again for a model.")
     if run.status == "stopped":
         st.warning(f"Run #{run.number} was stopped after {len(run.costs)} epoch(s); its model and its "
                    "evaluation are kept.")

@@ -21,15 +21,18 @@ def data_root() -> Path | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_cache(tmp_path_factory):
-    """Keep the verified-files cache of test runs out of the user's home."""
-    old = os.environ.get("MNIST_CACHE_DIR")
-    os.environ["MNIST_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+def _private_folders(tmp_path_factory):
+    """Keep the verified-files cache and the run store of test runs out of the user's folders."""
+    names = ("MNIST_CACHE_DIR", "MNIST_STATE_DIR")
+    old = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
     yield
-    if old is None:
-        os.environ.pop("MNIST_CACHE_DIR", None)
-    else:
-        os.environ["MNIST_CACHE_DIR"] = old
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +72,45 @@ def as_jpeg(image: Image.Image, quality: int = 75) -> bytes:
     buf = io.BytesIO()
     image.convert("RGB").filter(ImageFilter.GaussianBlur(1)).save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster (Debian's postgresql) on a free local port: its base URL, or a skip
+    saying why it cannot start here."""
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bindir = Path(bins[-1]).parent
+    as_user = []
+    base = Path(tempfile.mkdtemp(prefix="mnist-pg-"))
+    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to the postgres user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(base)
+            pytest.skip("PostgreSQL cannot start as root without a postgres user")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = base / "data"
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)  # noqa: E731
+    init = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    start = init.returncode == 0 and run(
+        str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", "start")
+    if not start or start.returncode != 0:
+        why = (init.stderr if init.returncode else start.stderr).strip().splitlines()
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL could not start here: {why[-1] if why else 'no reason given'}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+    shutil.rmtree(base, ignore_errors=True)

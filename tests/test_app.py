@@ -44,8 +44,8 @@ def metric(at, name):
 
 def settle(at, timeout=180):
     """Trainings run in the background: wait for every run of this session, then redraw the page."""
-    for run in at.session_state.runs:
-        assert run.job.wait(timeout), f"run #{run.number} did not end within {timeout} s"
+    for run in at.session_state.run_list:
+        assert run.job is None or run.job.wait(timeout), f"run #{run.number} did not end within {timeout} s"
     at.run()
     assert not at.exception
     return at
@@ -66,7 +66,7 @@ def test_renders_with_the_tutorials_defaults(app):
     assert sb.selectbox(key="optimizer").value == "sgd"
     assert "cpu" in sb.selectbox(key="device").options
     assert any("press **Train**" in i.value for i in app.info)
-    assert app.query_params == {} or all(not v for v in app.query_params.values())
+    assert set(app.query_params) == {"ws"}  # the tutorial's settings: only the visitor's workspace
 
 
 def test_train_shows_accuracy_chart_and_a_run(app):
@@ -81,7 +81,7 @@ def test_train_shows_accuracy_chart_and_a_run(app):
     assert len(live["data"][0]["y"]) == 3  # one cost per epoch
     table = app.dataframe[0].value
     assert len(table) == 1 and table["lr"][0] == "0.5" and table["epochs"][0] == 3
-    assert dict(app.query_params) == {"lr": "0.5", "epochs": "3"}
+    assert dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": app.session_state.ws}
     # a second run shows the change against the first
     app.sidebar.select_slider(key="lr").set_value(0.1)
     press(app)
@@ -176,7 +176,7 @@ def test_sessions_do_not_share_runs(app, mnist_root):
     press(app)
     other = AppTest.from_file(APP, default_timeout=60)
     other.run()
-    assert len(app.session_state.runs) == 1 and len(other.session_state.runs) == 0
+    assert len(app.session_state.run_list) == 1 and len(other.session_state.run_list) == 0
 
 
 def test_choosing_a_model_brings_its_preset(app):
@@ -184,7 +184,7 @@ def test_choosing_a_model_brings_its_preset(app):
     sb = app.sidebar
     assert sb.selectbox(key="optimizer").value == "adam" and sb.slider(key="epochs").value == 2
     assert sb.selectbox(key="schedule").value == "onecycle"
-    assert dict(app.query_params) == {"model": "cnn"}  # the link stores differences from the preset
+    assert dict(app.query_params) == {"model": "cnn", "ws": app.session_state.ws}  # differences from the preset
     app.sidebar.selectbox(key="preset").set_value("cnn-best").run()
     assert app.sidebar.selectbox(key="width").value == 32 and app.sidebar.checkbox(key="augment").value
     assert app.sidebar.selectbox(key="preset").value is None
@@ -245,24 +245,24 @@ def test_a_second_visitor_waits_for_the_slot_then_trains(one_slot):
     first.query_params.update({"model": "cnn", "epochs": "5"})
     first.run(), second.run()
     first.button(key="train").click().run()
-    job = first.session_state.runs[0].job
+    job = first.session_state.run_list[0].job
     while job.snapshot().batches_done == 0:                     # the first visitor's training is under way
         assert job.wait(0.05) is False
     second.sidebar.slider(key="epochs").set_value(1)
     second.button(key="train").click().run()
     assert any("Waiting for a free training slot: 0 trainings queued ahead" in i.value for i in second.info)
-    assert second.session_state.runs[0].status == "queued"
+    assert second.session_state.run_list[0].status == "queued"
     first.button(key="stop").click().run()                     # the first visitor stops: the second goes next
     settle(second)
-    assert second.session_state.runs[0].status == "completed" and metric(second, "Test accuracy").value.endswith("%")
+    assert second.session_state.run_list[0].status == "completed" and metric(second, "Test accuracy").value.endswith("%")
     settle(first)
-    assert first.session_state.runs[0].status == "stopped"
+    assert first.session_state.run_list[0].status == "stopped"
 
 
 def test_clicks_during_a_training_do_not_end_it(app):
     app.sidebar.slider(key="epochs").set_value(8)
     app.button(key="train").click().run()
-    job = app.session_state.runs[0].job
+    job = app.session_state.run_list[0].job
     app.sidebar.select_slider(key="lr").set_value(0.5).run()     # a slider moved mid-training
     app.sidebar.selectbox(key="preset").set_value("mlp").run()    # a preset chosen
     app.button(key="reset").click().run()
@@ -288,7 +288,7 @@ def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist
         at.button(key="train").click().run()
         assert not at.exception
         assert any("Ray is not reachable" in e.value and "ray start --head" in e.value for e in at.error)
-        assert not at.session_state.runs
+        assert not at.session_state.run_list
         assert any("Classified by the shipped pretrained model" in c.value for c in at.caption)  # drawing still works
     finally:
         st.cache_resource.clear()
@@ -307,5 +307,101 @@ def test_inside_views_for_every_model(app, model, view):
     assert any("Test image #8: a 5" in c.value for c in app.caption)
     titles = [f["layout"].get("title", {}).get("text", "") for f in figures(app)]
     assert any(t.startswith("The model's map of 2,000 test digits") for t in titles)
-    app.selectbox(key="inside_mistake").set_value(int(app.session_state.runs[0].evaluation.mistake_indices[0])).run()
-    assert app.number_input(key="inside_index").value == int(app.session_state.runs[0].evaluation.mistake_indices[0])
+    app.selectbox(key="inside_mistake").set_value(int(app.session_state.run_list[0].evaluation.mistake_indices[0])).run()
+    assert app.number_input(key="inside_index").value == int(app.session_state.run_list[0].evaluation.mistake_indices[0])
+
+
+# ------------------------------------------------------------------ runs that last and travel (dashboard.store)
+
+def visit(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_the_workspace_address_shows_its_runs_in_a_new_session(app):
+    app.sidebar.slider(key="epochs").set_value(1)
+    press(app)
+    accuracy = metric(app, "Test accuracy").value
+    again = visit(dict(app.query_params))                       # a reload, a new tab, another day
+    assert again.session_state.ws == app.session_state.ws
+    assert list(again.dataframe[0].value["run"]) == [1] and metric(again, "Test accuracy").value == accuracy
+    assert any("Classified by run #1" in c.value for c in again.caption)   # its model reads drawings
+    again.button(key="remove-1").click().run()
+    assert not visit(dict(app.query_params)).session_state.run_list   # removed for good
+
+
+def test_a_share_link_is_read_only_and_its_model_reads_drawings(app):
+    app.sidebar.slider(key="epochs").set_value(1)
+    press(app)
+    app.button(key="share-1").click().run()
+    link = app.session_state.share_links[1]
+    token = link.rsplit("?run=", 1)[1]
+    assert app.session_state.ws not in link and any(c.value == link for c in app.code)
+    viewer = visit({"run": token})
+    assert viewer.session_state.ws is None                     # looking makes no workspace
+    assert metric(viewer, "Test accuracy").value == metric(app, "Test accuracy").value
+    keys = {b.key for b in viewer.button}
+    assert not {"train", "sweep", "remove-1", "share-1"} & keys and "copy-shared" in keys
+    assert any("Classified by run #1" in c.value for c in viewer.caption)
+    assert mistake_grid(viewer)
+    viewer.button(key="copy-shared").click().run()
+    assert not viewer.exception and viewer.session_state.shared is None
+    assert [r.number for r in viewer.session_state.run_list] == [1]
+    assert viewer.session_state.ws != app.session_state.ws and viewer.query_params["ws"] == viewer.session_state.ws
+    assert [r.number for r in visit(dict(app.query_params)).session_state.run_list] == [1]  # the owner's stays
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"ws": "../../etc/passwd"}, "workspace id is not valid"),
+    ({"ws": "A" * 22}, "No workspace"),
+    ({"run": "not-a-token"}, "share link names no run"),
+])
+def test_bad_workspace_and_share_ids_are_messages_and_a_fresh_workspace(mnist_root, monkeypatch, query, words):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    at = visit(query)
+    assert any(words in w.value for w in at.warning)
+    assert at.session_state.ws and at.session_state.ws != query.get("ws") and not at.session_state.run_list
+    assert at.query_params["ws"] == at.session_state.ws and "run" not in at.query_params
+
+
+def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                     # nothing listens there once closed
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("MNIST_DB_URL", f"postgresql+psycopg://nobody@127.0.0.1:{port}/runs")
+    st.cache_resource.clear()
+    try:
+        at = visit({})
+        assert any("run store is unavailable" in e.value for e in at.error)
+        at.sidebar.slider(key="epochs").set_value(1)
+        press(at)
+        assert metric(at, "Test accuracy").value.endswith("%") and [r.number for r in at.session_state.run_list] == [1]
+        assert any("Classified by run #1" in c.value for c in at.caption)
+    finally:
+        st.cache_resource.clear()
+
+
+def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeypatch):
+    import sqlalchemy as sa
+
+    from dashboard.store import RunStore
+    from mnist_core import TrainConfig
+    from mnist_core.train import EpochReport
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    store = RunStore()                                          # the page's store (MNIST_STATE_DIR)
+    ws = store.new_workspace()
+    run, _ = store.add_run(ws, TrainConfig(epochs=5).to_dict())
+    store.add_epoch(run.id, EpochReport(1, 0.6, 0.88, None, 0.2, 5))
+    store.heartbeat(run.id, status="running")
+    fresh = visit({"ws": ws})                                   # its server may still be training it
+    assert any("Training run #1" in i.value for i in fresh.info)
+    with store.engine.begin() as conn:                          # no news for an hour: that server stopped
+        conn.execute(sa.text("UPDATE runs SET updated = updated - 3600 WHERE id = :id"), {"id": run.id})
+    at = visit({"ws": ws})
+    assert any("was interrupted after 1 epoch(s)" in w.value for w in at.warning)
+    assert at.session_state.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)

@@ -231,3 +231,67 @@ def test_teach_it_your_handwriting(server, browser):
     expect(section.locator("[data-testid=stMetric]", has_text="MNIST test set")).to_contain_text("vs before")
     expect(page.get_by_text("Classified by run #2")).to_be_visible(timeout=30_000)   # the fine-tuned run
     page.close()
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_runs_survive_reload_and_restart_and_travel_by_link(mnist_root, browser, tmp_path):
+    """Train; reload; restart the server; open the share link in a second browser; download the checkpoint."""
+    from playwright.sync_api import expect
+
+    from mnist_core import load_checkpoint
+    env = {"MNIST_STATE_DIR": str(tmp_path / "state")}
+    url, proc = start_server(mnist_root, env)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 3000})
+        page.goto(url)
+        page.get_by_role("button", name="Train", exact=True).click()
+        accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
+            "[data-testid=stMetricValue]")
+        accuracy.wait_for(timeout=120_000)
+        shown = accuracy.inner_text()
+        expect(page).to_have_url(re.compile(r"[?&]ws=[\w-]{22}"))
+        query = page.url.split("?", 1)[1]
+        page.reload()                                                          # a reload: the run is there
+        expect(accuracy).to_have_text(shown, timeout=60_000)
+        expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        page.get_by_text("Share, download or remove a run").click()
+        page.get_by_role("button", name="Share", exact=True).click()
+        link = page.locator("[data-testid=stCode] code").first
+        expect(link).to_contain_text("?run=", timeout=30_000)
+        token = link.inner_text().strip().rsplit("?run=", 1)[1]
+        assert token not in query
+        page.get_by_role("button", name="Download", exact=True).click()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Checkpoint (.pt)").click()
+        model, info = load_checkpoint(download.value.path())
+        assert model.registry_name == "linear" and info["config"].epochs == 10
+        page.close()
+    finally:
+        stop_server(proc)
+
+    url, proc = start_server(mnist_root, env)                                 # a restarted server
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 3000})
+        page.goto(f"{url}/?{query}")
+        accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
+            "[data-testid=stMetricValue]")
+        expect(accuracy).to_have_text(shown, timeout=60_000)
+        page.close()
+        other = browser.new_context(viewport={"width": 1280, "height": 3000})  # someone else, with the link
+        viewer = other.new_page()
+        viewer.goto(f"{url}/?run={token}")
+        expect(viewer.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
+            "[data-testid=stMetricValue]")).to_have_text(shown, timeout=60_000)
+        expect(viewer.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
+        draw(viewer, [[(140, 40), (140, 240)]])                                # a "1", read by the shared model
+        assert prediction(viewer) == "1"
+        assert viewer.get_by_role("button", name="Remove").count() == 0
+        assert viewer.get_by_role("button", name="Train", exact=True).count() == 0
+        other.close()
+    finally:
+        stop_server(proc)

@@ -1,0 +1,33 @@
+"""A shared run, read-only: what its owner saw (curves, numbers); the sections below use its model."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, state
+from dashboard.runs import Run
+from dashboard.settings import format_lr
+
+
+def shared_sidebar(run: Run) -> None:
+    with st.sidebar:
+        st.header("A shared run")
+        st.caption("Read-only: nobody can change or remove it from this link.")
+        st.dataframe([{"setting": k, "value": format_lr(v) if k == "lr" else str(v)}
+                      for k, v in run.config.to_dict().items()], hide_index=True, width="stretch")
+        st.button("Copy to my workspace", key="copy-shared", type="primary", on_click=state.copy_shared,
+                  width="stretch", help="Keep this run beside your own, to compare and build on it.")
+        st.link_button("Open my own workspace", "?", width="stretch")
+
+
+def shared_section(run: Run) -> None:
+    st.subheader(f"Shared run: {run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}, "
+                 f"{len(run.costs)} epoch(s)")
+    st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Test accuracy", f"{100 * run.accuracy:.2f}%" if run.accuracy is not None else "—")
+    c2.metric("Training time", f"{run.seconds:.2f} s")
+    c3.metric("Device", run.device)
+    if run.costs:
+        st.plotly_chart(charts.live_figure(run.costs, run.accuracies, run.config.epochs), width="stretch",
+                        key="shared-chart")

@@ -1,0 +1,207 @@
+"""The run store against a real SQLite file and a real PostgreSQL server (dashboard.store)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import multiprocessing
+import socket
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from dashboard.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version
+from mnist_core import TrainConfig, load_checkpoint
+from mnist_core.train import EpochReport
+
+_dbs = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    base = request.getfixturevalue("postgres_server")
+    name = f"runs_{next(_dbs)}"
+    engine = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def store(url):
+    return RunStore(url)
+
+
+@pytest.fixture(scope="module")
+def result(mnist):
+    """A real training's result: one epoch of the tutorial's model."""
+    from mnist_core.jobs import run_training
+    return run_training(TrainConfig(epochs=2, device="cpu"), mnist)
+
+
+def report(epoch: int, cost: float = 0.5) -> EpochReport:
+    return EpochReport(epoch, cost, 0.9, None, 0.1 * epoch, 2)
+
+
+def test_a_run_round_trips(store, result):
+    ws = store.new_workspace()
+    run, let_go = store.add_run(ws, TrainConfig(epochs=2).to_dict())
+    assert (run.number, run.status, let_go) == (1, "queued", [])
+    store.heartbeat(run.id, status="running", device="cpu", worker="here")
+    for epoch in (1, 1, 2):                                         # written twice: kept once
+        store.add_epoch(run.id, EpochReport(epoch, result.epoch_costs[epoch - 1],
+                                            result.test_accuracies[epoch - 1], None, 0.1, 2))
+    assert [e["epoch"] for e in store.runs(ws)[0].epochs] == [1, 2] and store.runs(ws)[0].status == "running"
+    store.finish_run(run.id, result)
+    [back] = store.runs(ws)
+    assert back.config == TrainConfig(epochs=2).to_dict() and back.status == "completed"
+    assert [e["cost"] for e in back.epochs] == result.epoch_costs and back.has_checkpoint
+    ev, want = back.evaluation, result.evaluation
+    assert ev.accuracy == want.accuracy and ev.loss == want.loss
+    for name in ("confusion", "per_class_accuracy", "mistake_indices", "mistake_true", "mistake_pred",
+                 "mistake_confidence"):
+        assert np.array_equal(getattr(ev, name), getattr(want, name)), name
+    model, info = load_checkpoint(io.BytesIO(store.checkpoint(run.id)))
+    assert model.registry_name == "linear" and info["config"].epochs == 2
+    assert store.get_run(ws, 1).id == run.id and store.get_run(ws, 2) is None
+
+
+def test_a_diverged_cost_is_stored(store):
+    ws = store.new_workspace()
+    run, _ = store.add_run(ws, {})
+    store.add_epoch(run.id, report(1, float("nan")))
+    assert np.isnan(store.runs(ws)[0].epochs[0]["cost"])
+
+
+def test_workspaces_do_not_see_or_touch_each_other(store, result):
+    a, b = store.new_workspace(), store.new_workspace()
+    run, _ = store.add_run(a, {})
+    store.finish_run(run.id, result)
+    assert store.runs(b) == [] and store.get_run(b, 1) is None
+    store.remove_run(b, 1)                                          # b's "run 1" is not a's
+    assert [r.number for r in store.runs(a)] == [1]
+    token = store.share(a, 1)
+    assert token != a and store.shared_run(a) is None and store.shared_run(b) is None  # a workspace id is no token
+    copy = store.copy_to_workspace(token, b)
+    assert copy.workspace == b and copy.share_token is None and store.checkpoint(copy.id) == store.checkpoint(run.id)
+    store.remove_run(b, copy.number)
+    assert [r.number for r in store.runs(a)] == [1] and store.shared_run(token).id == run.id
+    assert store.runs("../../etc") == [] and not store.has_workspace("x' OR '1'='1")
+    with pytest.raises(UnknownWorkspace):
+        store.add_run("x' OR '1'='1", {})
+
+
+def test_a_share_token_is_stable_and_ends_with_its_run(store, result):
+    ws = store.new_workspace()
+    run, _ = store.add_run(ws, {})
+    store.finish_run(run.id, result)
+    token = store.share(ws, 1)
+    assert store.share(ws, 1) == token and store.shared_run(token).number == 1
+    with pytest.raises(UnknownWorkspace):
+        store.share(ws, 2)
+    store.remove_run(ws, 1)
+    assert store.shared_run(token) is None
+
+
+def test_numbers_are_never_reused_and_the_oldest_unshared_finished_runs_go(store, result):
+    ws = store.new_workspace()
+    first, _ = store.add_run(ws, {})
+    store.finish_run(first.id, result)
+    store.share(ws, 1)                                              # shared: kept
+    let_go = []
+    for _ in range(MAX_RUNS + 1):
+        run, gone = store.add_run(ws, {})
+        store.finish_run(run.id, result)
+        let_go += gone
+    numbers = [r.number for r in store.runs(ws)]
+    assert len(numbers) == MAX_RUNS and let_go == [2, 3] and numbers[0] == 1 and numbers[-1] == MAX_RUNS + 2
+    running, gone = store.add_run(ws, {})                           # a training run is never let go
+    assert running.number == MAX_RUNS + 3 and gone == [4]
+
+
+def test_prune_removes_unseen_workspaces_but_keeps_shared_runs(store, result):
+    old, fresh = store.new_workspace(), store.new_workspace()
+    for ws in (old, fresh):
+        for _ in range(2):
+            run, _ = store.add_run(ws, {})
+            store.finish_run(run.id, result)
+    token = store.share(old, 2)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE workspaces SET last_seen = :t WHERE id = :ws"),
+                     {"t": time.time() - 31 * 86400, "ws": old})
+    assert store.prune(keep_days=30) == 1
+    assert not store.has_workspace(old) and [r.number for r in store.runs(old)] == [2]  # only the shared one
+    assert store.shared_run(token).number == 2 and len(store.runs(fresh)) == 2
+    assert store.prune(keep_days=30) == 0
+
+
+def test_a_newer_schema_is_refused_with_a_message(url):
+    RunStore(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(schema_version.update().values(version=99))
+    engine.dispose()
+    with pytest.raises(StoreUnavailable, match="newer than this page"):
+        RunStore(url)
+
+
+def test_reopening_keeps_runs(url):
+    ws = RunStore(url).new_workspace()
+    RunStore(url).add_run(ws, {"lr": 0.5})
+    assert RunStore(url).runs(ws)[0].config == {"lr": 0.5}
+
+
+def test_an_unreachable_database_is_store_unavailable(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreUnavailable):
+        RunStore(f"postgresql+psycopg://nobody@127.0.0.1:{port}/runs")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreUnavailable):
+        RunStore(f"sqlite:///{tmp_path / 'file' / 'runs.sqlite'}")
+
+
+def test_a_full_database_is_store_unavailable_and_damages_nothing(tmp_path, result):
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    store = RunStore(url)
+    ws = store.new_workspace()
+    run, _ = store.add_run(ws, {})
+    store.add_epoch(run.id, report(1))
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+    store.engine.dispose()
+    sa.event.listen(store.engine, "connect",
+                    lambda dbapi_conn, _: dbapi_conn.execute(f"PRAGMA max_page_count = {pages}"))
+    with pytest.raises(StoreUnavailable, match="full"):
+        store.finish_run(run.id, result)                            # the checkpoint does not fit
+    [back] = RunStore(url).runs(ws)
+    assert back.status == "queued" and [e["epoch"] for e in back.epochs] == [1] and not back.has_checkpoint
+
+
+def _writer(url: str, ws: str, count: int) -> None:
+    store = RunStore(url)
+    for _ in range(count):
+        run, _ = store.add_run(ws, {})
+        for epoch in (1, 2, 3):
+            store.add_epoch(run.id, report(epoch))
+
+
+def test_two_processes_writing_one_sqlite_file_lose_no_run(tmp_path):
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    ws = RunStore(url).new_workspace()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(url, ws, 15)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    runs = RunStore(url).runs(ws)
+    assert sorted(r.number for r in runs) == list(range(1, 31))    # queued runs are never let go
+    assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] for r in runs)
