@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard.runs import ENDED, Run
 from dashboard.settings import KEYS, from_query
-from dashboard.store import KEEP_DAYS, MAX_RUNS, RunStore, StoredRun, StoreUnavailable
+from dashboard.store import MAX_RUNS, RunStore, StoredRun, StoreUnavailable, kept_days
 from dashboard.text import plain
 from mnist_core import load_checkpoint
 from mnist_core.checkpoint import pretrained_path
@@ -140,7 +140,7 @@ def open_workspace(ws: str | None) -> str | None:
             notify("warning", "The address's workspace id is not valid; here is a new, empty workspace.")
             ws = None
         elif ws is not None and not runs.has_workspace(ws):
-            notify("warning", f"No workspace {plain(ws)} here (workspaces unseen for {keep_days()} days are "
+            notify("warning", f"No workspace {plain(ws)} here (workspaces unseen for {kept_days()} days are "
                               "removed); here is a new, empty workspace.")
             ws = None
         ws = ws or runs.new_workspace()
@@ -166,14 +166,10 @@ def open_shared(token: str | None) -> Run | None:
     return as_run(stored)
 
 
-def keep_days() -> int:
-    return int(os.environ.get("MNIST_KEEP_DAYS", KEEP_DAYS))
-
-
 def as_run(stored: StoredRun) -> Run:
     job = live_jobs().get(stored.id)
     if job is None and stored.status not in ENDED and stored.updated is not None and \
-            (datetime.now(timezone.utc) - _utc(stored.updated)).total_seconds() > STALE_SECONDS:
+            (datetime.now(timezone.utc) - stored.updated).total_seconds() > STALE_SECONDS:
         stored.status = "interrupted"  # its server stopped mid-training; the epochs it wrote are kept
         try:
             store().heartbeat(stored.id, status="interrupted")
@@ -181,10 +177,6 @@ def as_run(stored: StoredRun) -> Run:
             pass
     return Run(stored.number, job, stored, load_model=lambda: stored_model(stored.id),
                load_blob=lambda: store().checkpoint(stored.id))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def load_runs() -> list[Run]:

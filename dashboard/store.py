@@ -122,6 +122,11 @@ def _guarded(method):
     return wrapper
 
 
+def kept_days() -> int:
+    """How long an unseen workspace is kept: MNIST_KEEP_DAYS, else KEEP_DAYS."""
+    return int(os.environ.get("MNIST_KEEP_DAYS") or KEEP_DAYS)
+
+
 def default_url() -> str:
     url = os.environ.get("MNIST_DB_URL")
     if url:
@@ -387,8 +392,7 @@ class RunStore:
     def prune(self, keep_days: int | None = None) -> int:
         """Remove workspaces unseen for ``keep_days`` (MNIST_KEEP_DAYS, default 30) with their runs, except
         runs that were shared. Returns how many runs went."""
-        days = keep_days if keep_days is not None else int(os.environ.get("MNIST_KEEP_DAYS") or KEEP_DAYS)
-        cutoff = time.time() - days * 86400
+        cutoff = time.time() - (keep_days if keep_days is not None else kept_days()) * 86400
         with self.engine.begin() as conn:
             old = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.last_seen < cutoff)).scalars().all()
             if not old:
