@@ -19,9 +19,54 @@ from .jobs import DataSpec, get_backend, train_through
 from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device
 
 
+PROG = "python -m mnist_core"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors as one line and a pointer to --help, not the whole usage first."""
+
+    def error(self, message: str):
+        fail(message)
+
+
+def fail(message: str):
+    """Exit with status 2 and one line saying what is wrong."""
+    print(f"mnist_core: error: {message}\n(see {PROG} --help)", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_output_path(path: str, what: str) -> None:
+    """Raise ValueError unless a file can be written at ``path``: checked before training, not after.
+
+    Creates the file to be sure (the directory's permission bits say nothing to root, or on a read-only
+    mount), and removes it again unless it was there already.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{what} {path} is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise ValueError(f"{what} {path}: the folder {target.parent} does not exist")
+    existed = target.exists()
+    try:
+        with open(target, "ab"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what} {path} cannot be written: {exc.strerror}") from None
+    if not existed:
+        target.unlink()
+
+
+def write_output(path: str, what: str, data: bytes) -> None:
+    """Write ``data`` to ``path``; ValueError with the path and the reason (a full disk...) if it fails."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise ValueError(f"could not write the {what} to {path}: {exc.strerror or exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mnist_core",
+    parser = _Parser(
+        prog=PROG,
         description="Train a classifier on MNIST; with no flags, the tutorial's softmax regression.",
     )
     for f in fields(TrainConfig):
@@ -64,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         config.validate()
         resolve_device(config.device)
+        for path, what in ((args.save, "--save"), (args.json_summary, "--json-summary")):
+            if path:
+                check_output_path(path, what)
     except ValueError as exc:
-        parser.error(str(exc))  # exits 2
+        fail(str(exc))
 
     try:
         backend = get_backend(args.backend, **({"slots": 1} if args.backend == "thread" else {}))
@@ -103,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                "status": result.status, "config": config.to_dict(), "dataset": args.dataset}
     try:
         if args.save:
-            Path(args.save).write_bytes(result.checkpoint)
+            write_output(args.save, "checkpoint", result.checkpoint)
         if args.json_summary:
-            Path(args.json_summary).write_text(json.dumps(summary, indent=2) + "\n")
-    except OSError as exc:
-        print(f"error: could not write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            write_output(args.json_summary, "summary", (json.dumps(summary, indent=2) + "\n").encode())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,13 +8,16 @@ loading never unpickles arbitrary objects.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import pickle
+import zipfile
 
 import torch
 from torch import nn
 
-from .models import build_model
+from .models import build_model, check_model_args
 from .train import TrainConfig
 
 FORMAT = "mnist_core.checkpoint/1"
@@ -41,24 +44,81 @@ def save_checkpoint(path: str | os.PathLike | io.IOBase, model: nn.Module,
 def load_checkpoint(path: str | os.PathLike | io.IOBase, device: torch.device | str = "cpu"):
     """Rebuild the model from a checkpoint, on ``device``; returns ``(model, info)``.
 
-    ``info`` holds ``config`` (a :class:`TrainConfig` or None) and ``metrics``.
+    ``info`` holds ``config`` (a :class:`TrainConfig` or None) and ``metrics``. Everything the file
+    says is checked before it is used: the model's arguments before the model is built (a tiny file
+    cannot ask for gigabytes), the training config as :meth:`TrainConfig.validate` checks it.
+    Raises :class:`CheckpointError` with a message for the user.
     """
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at {path}") from None
-    except Exception as exc:
-        raise CheckpointError(f"not a loadable checkpoint: {exc.__class__.__name__}: {str(exc)[:200]}") from None
+    ckpt = _read(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"not an mnist_core checkpoint (expected format {FORMAT})")
+    parts = {"model_args": dict, "state_dict": dict, "config": (dict, type(None)), "metrics": (dict, type(None))}
+    for key, kind in parts.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise CheckpointError(f"damaged checkpoint: its {key} is a {type(ckpt.get(key)).__name__}, not a dict")
+    try:
+        check_model_args(ckpt.get("model"), ckpt["model_args"])
+    except ValueError as exc:
+        raise CheckpointError(f"the checkpoint asks for a model that cannot be built: {exc}") from None
+    config = None
+    if ckpt["config"]:
+        try:
+            config = TrainConfig.from_dict(ckpt["config"])
+            config.validate()
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint's training config is not valid: {exc}") from None
     try:
         model = build_model(ckpt["model"], **ckpt["model_args"])
         model.load_state_dict(ckpt["state_dict"])
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"checkpoint does not match its model: {str(exc)[:200]}") from None
     model.to(device).eval()
-    config = TrainConfig.from_dict(ckpt["config"]) if ckpt.get("config") else None
-    return model, {"config": config, "metrics": ckpt.get("metrics", {})}
+    return model, {"config": config, "metrics": ckpt.get("metrics") or {}}
+
+
+def _read(path: str | os.PathLike | io.IOBase):
+    """``torch.load`` with weights only; every failure becomes a CheckpointError in plain words."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except pickle.UnpicklingError as exc:
+        # Torch's message advises loading with weights_only=False: the one thing never to do with
+        # a file that was refused. Keep only what it says about the file.
+        raise CheckpointError("refused: the file holds Python objects besides tensors and plain values, "
+                              "which could run code when loaded" + _detail(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(f"could not read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        if _truncated(path):
+            raise CheckpointError("the checkpoint is truncated: the file ends before its contents do "
+                                  "(an interrupted save or copy); save or copy it again") from None
+        raise CheckpointError("not a loadable checkpoint" + _detail(exc)) from None
+
+
+def _detail(exc: Exception) -> str:
+    """``exc``'s message without torch's advice (paragraphs naming weights_only or its docs)."""
+    kept = [p.strip() for p in str(exc).split("\n\n")
+            if p.strip() and "weights_only" not in p and "documentation" not in p]
+    text = " ".join(kept)[:200]
+    return f" ({exc.__class__.__name__}: {text})" if text else ""
+
+
+def _truncated(path: str | os.PathLike | io.IOBase) -> bool:
+    """A zip archive (what torch.save writes) that ends before its central directory."""
+    try:
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(open(path, "rb")) if isinstance(path, (str, os.PathLike)) else path
+            f.seek(0)
+            if f.read(4) != b"PK\x03\x04":
+                return False
+            f.seek(0)
+            zipfile.ZipFile(f)
+            return False
+    except zipfile.BadZipFile:
+        return True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")

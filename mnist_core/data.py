@@ -2,18 +2,21 @@
 
 The files are read through ``torchvision.datasets`` (which downloads and
 md5-checks them when they are missing) and taken whole from ``.data`` /
-``.targets``: no per-image work. Before torchvision reads a file, its size,
-IDX header and (for MNIST) SHA-256 are checked here, so a truncated or
-corrupted download stops with one clear message instead of a traceback or,
-worse, training on bad data.
+``.targets``: no per-image work. Before torchvision reads a file, its size
+and IDX header are checked here, and (for MNIST) its SHA-256 before the
+tensors are handed out, so a truncated or corrupted download stops with one
+clear message instead of a traceback or, worse, training on bad data.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,10 +98,12 @@ def _cache_file() -> Path:
 
 
 def _read_verified() -> dict:
+    """The verified-files cache; a damaged or foreign one (not a JSON object) is ignored and rebuilt."""
     try:
-        return json.loads(_cache_file().read_text())
+        entries = json.loads(_cache_file().read_text())
     except (OSError, ValueError):
         return {}
+    return entries if isinstance(entries, dict) else {}
 
 
 def _remember_verified(entries: dict) -> None:
@@ -113,9 +118,20 @@ def _remember_verified(entries: dict) -> None:
         pass
 
 
-def _fingerprint(path: Path) -> str:
+def _fingerprint(path: Path, loaded: torch.Tensor) -> dict:
+    """What a verified file is remembered by: size and mtime (free), and a CRC-32 of its contents as
+    loaded (about 16 ms for all four files), which catches a change that kept the size and the date."""
     st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return {"stat": f"{st.st_size}:{st.st_mtime_ns}", "crc32": zlib.crc32(loaded.contiguous().numpy())}
+
+
+def _is_present(path: Path, folder: str) -> bool:
+    """True for a regular file, False when nothing is there; DataError for anything else (a folder...)."""
+    if path.is_file():
+        return True
+    if path.exists() or path.is_symlink():
+        raise DataError(f"{path}: not a regular file (a folder or a broken link?). " + _FIX.format(folder=folder))
+    return False
 
 
 def _sha256(path: Path) -> str:
@@ -138,8 +154,12 @@ def _check_layout(path: Path, stem: str, folder: str) -> None:
     item_bytes = 28 * 28 if magic == 2051 else 1
     header_len = 16 if magic == 2051 else 8
     expected = header_len + count * item_bytes
-    with open(path, "rb") as f:
-        head = f.read(header_len)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(header_len)
+    except OSError as exc:
+        raise DataError(f"{path}: could not be read ({exc.strerror}). Check that this user may read it, "
+                        "or " + _FIX.format(folder=folder).lower()) from None
     if len(head) < header_len or struct.unpack(">I", head[:4])[0] != magic:
         raise DataError(f"{path}: not an IDX file of the expected kind (bad header). " + _FIX.format(folder=folder))
     dims = struct.unpack(f">{(header_len - 4) // 4}I", head[4:])
@@ -151,22 +171,29 @@ def _check_layout(path: Path, stem: str, folder: str) -> None:
         raise DataError(f"{path}: {what} ({size:,} bytes, expected {expected:,}). " + _FIX.format(folder=folder))
 
 
-def verify_files(raw: Path, folder: str, digests: dict | None) -> None:
-    """Check each decompressed file once; remember (path, size, mtime) of good ones."""
-    missing = [stem for stem in _IDX_LAYOUT if not (raw / stem).is_file()]
+def check_files(raw: Path, folder: str) -> None:
+    """Every file present, readable, with the right header and size: cheap, before anything is read."""
+    missing = [stem for stem in _IDX_LAYOUT if not _is_present(raw / stem, folder)]
     if missing:
         raise DataError(_missing_message(raw, folder, missing))
+    for stem in _IDX_LAYOUT:
+        _check_layout((raw / stem).resolve(), stem, folder)
+
+
+def verify_files(raw: Path, folder: str, digests: dict, loaded: dict[str, torch.Tensor]) -> None:
+    """Check each file's SHA-256 once; later loads compare its fingerprint (size, mtime and a CRC-32
+    of ``loaded``, the file's tensor as read) with the one remembered, and hash again on any change."""
     verified = _read_verified()
     changed = False
-    for stem in _IDX_LAYOUT:
+    for stem, tensor in loaded.items():
         path = (raw / stem).resolve()
-        _check_layout(path, stem, folder)
-        if digests is None:
-            continue
-        key, fp = str(path), _fingerprint(path)
+        key, fp = str(path), _fingerprint(path, tensor)
         if verified.get(key) == fp:
             continue
-        digest = _sha256(path)
+        try:
+            digest = _sha256(path)
+        except OSError as exc:
+            raise DataError(f"{path}: could not be read ({exc.strerror}). " + _FIX.format(folder=folder)) from None
         if digest != digests[stem]:
             raise DataError(
                 f"{path}: SHA-256 {digest[:12]}… does not match the published {digests[stem][:12]}… "
@@ -189,27 +216,41 @@ def _missing_message(raw: Path, folder: str, missing: list[str]) -> str:
 
 
 def _ensure_files(root: Path, dataset_cls, folder: str) -> Path:
-    """Decompress local .gz files, else let torchvision download; never raise anything but DataError."""
-    import gzip
-    import shutil
+    """Decompress local .gz files, else let torchvision download; never raise anything but DataError.
 
+    Leaves nothing half-done: a .gz is decompressed under a temporary name and renamed when whole, and
+    the folders made for a download that failed are removed again.
+    """
     raw = root / folder / "raw"
-    missing = [stem for stem in _IDX_LAYOUT if not (raw / stem).is_file()]
+    missing = [stem for stem in _IDX_LAYOUT if not _is_present(raw / stem, folder)]
     for stem in list(missing):
         gz = raw / f"{stem}.gz"
-        if gz.is_file():
-            try:
-                with gzip.open(gz, "rb") as src, open(raw / stem, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                missing.remove(stem)
-            except (OSError, EOFError) as exc:
-                raise DataError(f"{gz}: could not be decompressed ({exc}). " + _FIX.format(folder=folder)) from None
+        if _is_present(gz, folder):
+            _decompress(gz, raw / stem, folder)
+            missing.remove(stem)
     if missing:
+        made = [d for d in (raw, *raw.parents) if not d.exists()]  # deepest first
         try:
             dataset_cls(root=str(root), train=True, download=True)
         except Exception:  # torchvision raises RuntimeError/URLError/OSError by mirror
+            for d in made:  # only the folders it made, and only while empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
             raise DataError(_missing_message(raw, folder, missing)) from None
     return raw
+
+
+def _decompress(gz: Path, target: Path, folder: str) -> None:
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with gzip.open(gz, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(partial, target)
+    except (OSError, EOFError, zlib.error) as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"{gz}: could not be decompressed ({exc}). " + _FIX.format(folder=folder)) from None
 
 
 def load_mnist(root: str | os.PathLike | None = None, device: torch.device | str | None = None,
@@ -230,11 +271,16 @@ def load_mnist(root: str | os.PathLike | None = None, device: torch.device | str
     dataset_cls = getattr(torchvision.datasets, folder)
     root = resolve_root(root)
     raw = _ensure_files(root, dataset_cls, folder)
-    verify_files(raw, folder, digests)
+    check_files(raw, folder)
     try:
         train = dataset_cls(root=str(root), train=True, download=False)
         test = dataset_cls(root=str(root), train=False, download=False)
     except Exception as exc:
         raise DataError(f"{raw}: could not be read ({exc}). " + _FIX.format(folder=folder)) from None
+    if digests is not None:
+        verify_files(raw, folder, digests, {
+            "train-images-idx3-ubyte": train.data, "train-labels-idx1-ubyte": train.targets,
+            "t10k-images-idx3-ubyte": test.data, "t10k-labels-idx1-ubyte": test.targets,
+        })
     data = MnistData(train.data, train.targets.long(), test.data, test.targets.long(), classes, dataset)
     return data.to(device) if device is not None else data

@@ -19,10 +19,25 @@ from torch import nn
 
 from .data import MnistData
 from .evaluate import accuracy
-from .models import build_model, list_models, model_constructor, to_input
+from .models import build_model, check_model_args, list_models, model_constructor, to_input
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "onecycle")
+LR_RANGE = (1e-7, 100.0)   # outside it nothing trains: no step moves a weight, or every step diverges
+SEED_MAX = 2**63 - 1       # torch.manual_seed takes a 64-bit seed
+_KIND_WORDS = {int: "an integer", float: "a number", str: "a word", bool: "true or false"}
+# The devices a model can train on; torch.device also takes names (xla, meta, ...) that cannot.
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _is_device_name(name: str) -> bool:
+    if name == "auto":
+        return True
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        return False
+    return device.type in _DEVICE_TYPES
 
 
 def _field(default, help: str, **kw):
@@ -49,7 +64,14 @@ class TrainConfig:
     width: int = _field(0, "model width (hidden units / channels); 0 = the model's default")
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field that cannot work."""
+        """Raise ValueError naming the first field that cannot work (checked by name and range only:
+        whether a named device is present is :func:`resolve_device`'s question)."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), {"int": int, "float": float, "str": str, "bool": bool}[f.type]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                continue
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"{f.name} must be {_KIND_WORDS[kind]}, got {value!r}")
         if self.model not in list_models():
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(list_models())}")
         if self.optimizer not in OPTIMIZERS:
@@ -58,16 +80,25 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not LR_RANGE[0] <= self.lr <= LR_RANGE[1]:
+            raise ValueError(f"lr must be between {LR_RANGE[0]:g} and {LR_RANGE[1]:g}, got {self.lr:g}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
-            raise ValueError("weight_decay must be >= 0 and label_smoothing in [0, 1)")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
+        if not _is_device_name(self.device):
+            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:  # False for NaN too
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.validation_size < 60000 or self.width < 0:
             raise ValueError("validation_size must be in [0, 60000) and width >= 0")
         if self.width and "width" not in inspect.signature(model_constructor(self.model)).parameters:
             raise ValueError(f"model {self.model!r} has no width to set; leave width at 0")
+        check_model_args(self.model, self.model_args())
 
     def model_args(self) -> dict:
         return {"width": self.width} if self.width else {}
