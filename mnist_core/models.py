@@ -22,7 +22,8 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 def to_input(images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 28, 28) -> float (B, 1, 28, 28) in [0, 1], what every model takes."""
-    return images_u8.unsqueeze(1).float().mul_(1.0 / 255.0)
+    # ``.float()`` returns its argument itself when it is already float: scale out of place
+    return images_u8.unsqueeze(1).float() * (1.0 / 255.0)
 
 
 def register(name: str, description: str):
