@@ -76,6 +76,9 @@ def test_prediction_leaves_the_models_mode_alone():
     images = torch.zeros(3, 28, 28, dtype=torch.uint8)
     logits = logits_of(model, images)
     assert not model.training and logits.is_inference()  # no autograd graph kept
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
     model.train()
     logits_of(model, images)
-    assert model.training  # never flipped to eval and back: other threads may be using the model
+    # never flipped to eval and back, not even for the call: other threads may be using the model
+    assert seen == [True] and model.training
