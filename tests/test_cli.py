@@ -101,6 +101,16 @@ def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_p
     assert data["test_accuracy"] > 0.95 and data["train_seconds"] > 0
 
 
+def test_no_evaluate_test_never_scores_the_test_set(mnist_root, tmp_path):
+    summary = tmp_path / "s.json"
+    proc = run_cli("--data-dir", str(mnist_root), "--epochs", "2", "--no-evaluate-test", "--validation-size", "5000",
+                   "--json-summary", str(summary))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "Accuracy: not measured (--no-evaluate-test)"
+    data = json.loads(summary.read_text())
+    assert data["test_accuracy"] is None and data["test_accuracies"] == [None, None]
+
+
 def test_preset_flag():
     from mnist_core.__main__ import build_parser, config_from_args
     config = config_from_args(build_parser().parse_args(["--preset", "cnn-best", "--epochs", "3"]))
