@@ -3,7 +3,10 @@
 pytorch/examples' MNIST recipe: conv 32 -> conv 64 -> max-pool -> dropout ->
 fc 128 -> fc 10; torchvision DataLoader with ToTensor + Normalize, batch 64,
 Adadelta lr 1.0 with StepLR(gamma 0.7). Prints one JSON line per epoch:
-cumulative training seconds and test accuracy.
+cumulative training seconds and test accuracy. ``--until 0.99`` stops at the
+first epoch that reaches 99.0% (at most ``--epochs``). Before the clock starts,
+``--warmup-batches`` batches train a throwaway model, untimed, as the other
+side's warm-up training does.
 """
 
 import argparse
@@ -38,9 +41,12 @@ class Net(nn.Module):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "MNIST_data/"))
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1, help="at most this many epochs")
+    parser.add_argument("--until", type=float, default=None, help="stop at the first epoch reaching this test accuracy")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warmup-batches", type=int, default=0)
     args = parser.parse_args()
-    torch.manual_seed(1)
+    torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     transform = torchvision.transforms.Compose([torchvision.transforms.ToTensor(),
                                                 torchvision.transforms.Normalize((0.1307,), (0.3081,))])
@@ -48,6 +54,16 @@ def main():
     test_set = torchvision.datasets.MNIST(args.data_dir, train=False, transform=transform)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
     test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
+    if args.warmup_batches:
+        throwaway = Net().to(device)
+        warm = torch.optim.Adadelta(throwaway.parameters(), lr=1.0)
+        for i, (data, target) in enumerate(train_loader):
+            if i == args.warmup_batches:
+                break
+            warm.zero_grad()
+            F.cross_entropy(throwaway(data.to(device)), target.to(device)).backward()
+            warm.step()
+        torch.manual_seed(args.seed)
     model = Net().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
@@ -70,7 +86,9 @@ def main():
             for data, target in test_loader:
                 correct += (model(data.to(device)).argmax(1) == target.to(device)).sum().item()
         print(json.dumps({"epoch": epoch, "train_seconds": seconds, "test_accuracy": correct / len(test_set),
-                          "device": str(device)}), flush=True)
+                          "device": str(device), "seed": args.seed}), flush=True)
+        if args.until is not None and correct / len(test_set) >= args.until:
+            break
 
 
 if __name__ == "__main__":

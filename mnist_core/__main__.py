@@ -140,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
               f"training diverged. Try a smaller learning rate (now {config.lr}).", file=sys.stderr)
         return 1
 
-    evaluation = result.evaluation
-    print(f"Accuracy: {evaluation.accuracy:.4f}")
+    evaluation = result.evaluation  # None with --no-evaluate-test: the test set was never scored
+    print(f"Accuracy: {evaluation.accuracy:.4f}" if evaluation else "Accuracy: not measured (--no-evaluate-test)")
     print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
           file=sys.stderr)
 
-    summary = {"test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
+    summary = {"test_accuracy": evaluation.accuracy if evaluation else None,
+               "test_loss": evaluation.loss if evaluation else None,
                "train_seconds": result.train_seconds, "epoch_costs": result.epoch_costs,
                "test_accuracies": result.test_accuracies, "device": result.device, "worker": result.worker,
                "status": result.status, "config": config.to_dict(), "dataset": args.dataset}

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import to_input
+from .preprocess import split_digits
 
 EVAL_BATCH = 2000  # bounds activation memory for the CNNs
 
@@ -18,17 +19,19 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def logits_of(model: nn.Module, images_u8: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
-    """Logits (N, 10) for uint8 images (N, 28, 28), in eval mode, on the model's device."""
-    was_training = model.training
-    model.eval()
+    """Logits (N, 10) for uint8 images (N, 28, 28), on the model's device.
+
+    The model's mode is left alone, so one model can answer many threads at once: models that
+    are loaded or trained here are already in eval mode (a model being trained is put in eval
+    mode by the loop before it is scored).
+    """
     device = _model_device(model)
     out = []
     for i in range(0, len(images_u8), batch):
         x = to_input(images_u8[i:i + batch].to(device))  # (B, 1, 28, 28)
         out.append(model(x))
-    model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10, device=device)
 
 
@@ -48,6 +51,31 @@ class EvalResult:
     mistake_true: np.ndarray        #   most confident wrong answers first
     mistake_pred: np.ndarray
     mistake_confidence: np.ndarray  # the probability the model gave its wrong answer
+
+    def mistakes(self, true_digit: int | None = None, pred_digit: int | None = None,
+                 limit: int | None = None) -> "Mistakes":
+        """The mistakes of one true and/or predicted digit (None: any), most confident first, at most ``limit``."""
+        keep = np.ones(len(self.mistake_indices), bool)
+        if true_digit is not None:
+            keep &= self.mistake_true == true_digit
+        if pred_digit is not None:
+            keep &= self.mistake_pred == pred_digit
+        chosen = np.flatnonzero(keep)[:limit]
+        return Mistakes(self.mistake_indices[chosen], self.mistake_true[chosen], self.mistake_pred[chosen],
+                        self.mistake_confidence[chosen])
+
+
+@dataclass
+class Mistakes:
+    """Some misclassified test images: parallel arrays, most confident wrong answers first."""
+
+    indices: np.ndarray     # test-set indices
+    true: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def evaluate(model: nn.Module, data) -> EvalResult:
@@ -76,7 +104,10 @@ def evaluate(model: nn.Module, data) -> EvalResult:
 
 def predict(model: nn.Module, image28) -> np.ndarray:
     """Probabilities of the ten classes for one 28x28 uint8 image (or (N, 10) for N images)."""
-    x = torch.as_tensor(np.asarray(image28, dtype=np.uint8))
+    array = np.asarray(image28, dtype=np.uint8)
+    if not array.flags.writeable:  # torch warns on read-only memory; a copy of one image is cheap
+        array = array.copy()
+    x = torch.as_tensor(array)
     single = x.dim() == 2
     if single:
         x = x.unsqueeze(0)
@@ -84,3 +115,17 @@ def predict(model: nn.Module, image28) -> np.ndarray:
         raise ValueError(f"predict takes 28x28 images (see to_mnist), got shape {tuple(x.shape)}")
     prob = logits_of(model, x).softmax(1).cpu().numpy()
     return prob[0] if single else prob
+
+
+def read_number(model: nn.Module, image) -> tuple[str, list[np.ndarray], np.ndarray]:
+    """A written number read left to right: ``(number, digits, probabilities)``.
+
+    ``image`` is a photo or drawing (a PIL image or an array, see :func:`~mnist_core.preprocess.split_digits`);
+    ``digits`` are the 28x28 images the model saw and ``probabilities`` is (len(digits), 10).
+    No ink at all reads as ``("", [], an empty (0, 10) array)``.
+    """
+    digits = split_digits(image)
+    if not digits:
+        return "", [], np.empty((0, 10), np.float32)
+    probs = predict(model, np.stack(digits))                      # (D, 10)
+    return "".join(str(int(d)) for d in probs.argmax(1)), digits, probs

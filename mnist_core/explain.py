@@ -66,15 +66,25 @@ def trace(model: nn.Module, images) -> Trace:
     return Trace(hidden, features, x)
 
 
+def _the_linear_layer(model: nn.Module, what: str) -> nn.Linear:
+    linear = [m for m in _layers(model) if isinstance(m, nn.Linear)]
+    if len(linear) != 1 or linear[0].in_features != 784:
+        raise ValueError(f"{what} are for the linear model (one Linear(784, 10) layer)")
+    return linear[0]
+
+
+def linear_templates(model: nn.Module) -> np.ndarray:
+    """Linear model: its ten weight templates, (10, 28, 28) float32, one per digit (red = for, blue = against)."""
+    return _the_linear_layer(model, "weight templates").weight.detach().cpu().numpy().reshape(10, 28, 28)
+
+
 def evidence(model: nn.Module, image28) -> dict:
     """Linear model: for the top two digits, each pixel's vote (weight x normalised pixel), as 28x28 maps.
 
     The two maps plus the bias give each digit's score exactly.
     """
     layers = _layers(model)
-    linear = [m for m in layers if isinstance(m, nn.Linear)]
-    if len(linear) != 1 or linear[0].in_features != 784:
-        raise ValueError("evidence maps are for the linear model (one Linear(784, 10) layer)")
+    linear = [_the_linear_layer(model, "evidence maps")]
     x = _as_batch(image28, linear[0].weight.device)
     with torch.inference_mode():
         for layer in layers:

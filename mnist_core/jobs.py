@@ -205,7 +205,7 @@ def run_training(config: TrainConfig, data: MnistData, *, should_stop: Callable[
                         result.train_seconds, result.device, worker)
         if not result.epoch_costs:  # stopped before the first batch: nothing worth keeping
             return out
-        if result.status != "diverged":
+        if result.status != "diverged" and config.evaluate_test:
             out.evaluation = evaluate(result.model, data)
         buffer = io.BytesIO()
         metrics = {"test_accuracy": out.evaluation.accuracy if out.evaluation else None,

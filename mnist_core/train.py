@@ -44,9 +44,10 @@ def _field(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """One experiment. The defaults are the tutorial's exactly."""
+    """One experiment. The defaults are the tutorial's exactly. Frozen: change one with
+    ``dataclasses.replace(config, lr=...)``, so a shared default can never be altered."""
 
     model: str = _field("linear", "architecture from the model registry", choices=list_models)
     optimizer: str = _field("sgd", "sgd (the tutorial's), momentum (SGD, momentum 0.9, Nesterov) or adam", choices=lambda: OPTIMIZERS)
@@ -61,6 +62,7 @@ class TrainConfig:
     augment: bool = _field(False, "random affine (rotation, scale, shift) of each batch, on the training device")
     validation_size: int = _field(0, "hold out this many training images to choose settings on, never the test set")
     eval_every_epoch: bool = _field(True, "report test accuracy after every epoch (else after the last only)")
+    evaluate_test: bool = _field(True, "score the test set at all; off when choosing settings, so the test set is never seen")
     width: int = _field(0, "model width (hidden units / channels); 0 = the model's default")
 
     def validate(self) -> None:
@@ -244,6 +246,15 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
+def validation_split(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation indices, training indices) into the ``n`` training images: ``size`` held out.
+
+    A fixed split, the same for every seed, so settings are compared on the same images.
+    """
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(12345))
+    return order[:size], order[size:]
+
+
 def train(config: TrainConfig, data: MnistData,
           on_epoch: Callable[[EpochReport], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
@@ -264,7 +275,7 @@ def train(config: TrainConfig, data: MnistData,
     model = build_model(config.model, **config.model_args())
     if start is not None:
         model.load_state_dict(start.state_dict)
-    # channels_last: about twice as fast for the convolutions on CPU; a no-op for the others
+    # channels_last: the faster layout for the convolutions on CPU; a no-op for the others
     model.to(device, memory_format=torch.channels_last)
     generator = torch.Generator(device=device).manual_seed(config.seed)
 
@@ -272,9 +283,8 @@ def train(config: TrainConfig, data: MnistData,
     train_x, train_y = data.train_images, data.train_labels
     val_x = val_y = None
     if config.validation_size:
-        # A fixed split, the same for every seed, so settings are compared on the same images.
-        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(12345)).to(device)
-        val_idx, train_idx = order[:config.validation_size], order[config.validation_size:]
+        val_idx, train_idx = validation_split(len(train_x), config.validation_size)
+        val_idx, train_idx = val_idx.to(device), train_idx.to(device)
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[train_idx], train_y[train_idx]
     extra_from = None  # index where added examples begin, when they alone are augmented
@@ -309,7 +319,7 @@ def train(config: TrainConfig, data: MnistData,
                 result.status = "stopped"
                 break
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-            # index_select: several times faster than fancy indexing for this gather
+            # index_select: a plain gather, cheaper than fancy indexing
             x = to_input(train_x.index_select(0, idx))       # (B, 1, 28, 28)
             x = x.contiguous(memory_format=torch.channels_last)
             if config.augment:
@@ -340,7 +350,9 @@ def train(config: TrainConfig, data: MnistData,
             result.status = "diverged"
         last = epoch == config.epochs or result.status != "completed"
         diverged = result.status == "diverged"
-        test_acc = accuracy(model, data.test_images, data.test_labels) if (config.eval_every_epoch or last) and not diverged else None
+        model.eval()  # evaluation leaves the mode alone: set it here, back to train() next epoch
+        score_test = config.evaluate_test and (config.eval_every_epoch or last) and not diverged
+        test_acc = accuracy(model, data.test_images, data.test_labels) if score_test else None
         val_acc = accuracy(model, val_x, val_y) if val_x is not None and not diverged else None
         result.test_accuracies.append(test_acc)
         result.val_accuracies.append(val_acc)

@@ -1,5 +1,5 @@
 import io
-import pickle
+import os
 
 import numpy as np
 import pytest
@@ -33,16 +33,26 @@ def test_round_trip_in_memory_keeps_normalisation():
     assert info["config"] is None
 
 
-class Evil:
+class MakesAFolder:
+    """Unpickling this creates a folder: the sign that code in the file ran."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+
     def __reduce__(self):
-        return (print, ("unpickled!",))
+        return (os.makedirs, (self.folder,))
 
 
 def test_arbitrary_pickles_are_refused(tmp_path):
+    marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps({"format": "x", "payload": Evil()}))
-    with pytest.raises(CheckpointError):
+    save_checkpoint(path, build_model("linear"), TrainConfig())
+    valid = torch.load(path, weights_only=True)
+    # an otherwise valid checkpoint whose metrics would run os.makedirs when unpickled
+    torch.save({**valid, "metrics": {"note": MakesAFolder(marker)}}, path)
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
         load_checkpoint(path)
+    assert not marker.exists()
 
 
 def test_garbage_and_missing(tmp_path):

@@ -5,11 +5,13 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
+import torch
 
 from conftest import ROOT
-from mnist_core import load_checkpoint
+from mnist_core import TrainConfig, load_checkpoint, resolve_device
 
 
 def run_cli(*args, env=None, timeout=300):
@@ -30,7 +32,7 @@ def test_the_tutorials_run(mnist_root, tmp_path):
     assert match and 0.90 <= float(match.group(1)) <= 0.93
     data = json.loads(summary.read_text())
     assert abs(data["test_accuracy"] - float(match.group(1))) < 1e-4
-    assert data["device"] == "cpu" and len(data["epoch_costs"]) == 10 and data["train_seconds"] > 0
+    assert data["device"] == str(resolve_device("auto")) and len(data["epoch_costs"]) == 10 and data["train_seconds"] > 0
     model, info = load_checkpoint(ckpt)
     assert model.registry_name == "linear" and info["config"].lr == 0.1
 
@@ -50,13 +52,19 @@ def test_flags_override_the_config(mnist_root, tmp_path):
     (["--lr", "-1"], "lr must be a positive number"),
     (["--model", "resnet"], "invalid choice"),
     (["--epochs", "0"], "epochs must be at least 1"),
-    (["--device", "cuda:7"], "cuda"),
     (["--no-such-flag"], "unrecognized arguments"),
 ])
 def test_bad_flags_exit_2_without_traceback(args, message, tmp_path):
     proc = run_cli(*args, "--data-dir", str(tmp_path))
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_gpu_that_is_not_there_exits_2_naming_it(tmp_path):
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    proc = run_cli("--device", f"cuda:{count}", "--data-dir", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (f"no GPU {count}: this machine has {count}" if count else "no CUDA GPU is available") in proc.stderr
 
 
 def test_missing_data_offline_exits_2_with_a_message(tmp_path):
@@ -73,9 +81,12 @@ def test_missing_data_offline_exits_2_with_a_message(tmp_path):
 def test_help_documents_every_field():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for flag in ["--lr", "--batch-size", "--epochs", "--model", "--optimizer", "--seed", "--device",
-                 "--data-dir", "--save", "--json-summary", "--preset"]:
-        assert flag in proc.stdout
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in text, f.name
+        assert " ".join(f.metadata["help"].split()) in text, f.name
+    for flag in ["--data-dir", "--save", "--json-summary", "--preset"]:
+        assert flag in text
 
 
 def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_path):
@@ -88,6 +99,16 @@ def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_p
     assert (config["model"], config["optimizer"], config["schedule"], config["epochs"], config["width"]) == (
         "cnn", "adam", "onecycle", 1, 8)
     assert data["test_accuracy"] > 0.95 and data["train_seconds"] > 0
+
+
+def test_no_evaluate_test_never_scores_the_test_set(mnist_root, tmp_path):
+    summary = tmp_path / "s.json"
+    proc = run_cli("--data-dir", str(mnist_root), "--epochs", "2", "--no-evaluate-test", "--validation-size", "5000",
+                   "--json-summary", str(summary))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "Accuracy: not measured (--no-evaluate-test)"
+    data = json.loads(summary.read_text())
+    assert data["test_accuracy"] is None and data["test_accuracies"] == [None, None]
 
 
 def test_preset_flag():

@@ -1,3 +1,4 @@
+import os
 import shutil
 
 import pytest
@@ -51,6 +52,21 @@ def test_verified_files_are_not_hashed_again(mnist_root, tmp_path, monkeypatch):
     assert len(calls) == 4  # remembered by (path, size, mtime)
 
 
+def test_a_file_is_hashed_again_after_its_mtime_changes(mnist_root, tmp_path, monkeypatch, offline):
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    raw = copy_raw(mnist_root, tmp_path / "data")
+    calls = []
+    real = data_mod._sha256
+    monkeypatch.setattr(data_mod, "_sha256", lambda p: calls.append(p.name) or real(p))
+    load_mnist(tmp_path / "data")
+    assert len(calls) == 4
+    touched = raw / "t10k-labels-idx1-ubyte"
+    stat = touched.stat()
+    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # same size, new mtime
+    load_mnist(tmp_path / "data")
+    assert calls[4:] == ["t10k-labels-idx1-ubyte"]
+
+
 def test_corrupted_file_is_refused(mnist_root, tmp_path, offline):
     raw = copy_raw(mnist_root, tmp_path)
     label_file = raw / "t10k-labels-idx1-ubyte"
@@ -94,6 +110,15 @@ def test_unknown_dataset():
         load_mnist(dataset="cifar")
 
 
-def test_to_device_keeps_values(mnist):
+def test_to_the_same_device_copies_nothing(mnist):
     moved = mnist.to("cpu")
-    assert moved.device.type == "cpu" and torch.equal(moved.test_labels, mnist.test_labels)
+    assert moved.device.type == "cpu" and moved is not mnist
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert getattr(moved, name).data_ptr() == getattr(mnist, name).data_ptr()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_to_cuda_keeps_values(mnist):
+    moved = mnist.to("cuda")
+    assert moved.device.type == "cuda" and moved.test_images.is_cuda
+    assert torch.equal(moved.test_images.cpu(), mnist.test_images) and torch.equal(moved.train_labels.cpu(), mnist.train_labels)

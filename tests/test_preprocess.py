@@ -6,7 +6,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from scipy import ndimage
 
 from conftest import number_photo
-from mnist_core import predict, to_mnist
+from mnist_core import predict, read_number, to_mnist
 
 
 def stroke_canvas(points, size=280, width=20, ink=(255, 255, 255, 255), background=(0, 0, 0, 0), mode="RGBA"):
@@ -81,13 +81,12 @@ def test_photographed_mnist_digits_are_read_almost_as_well(mnist, tutorial_resul
 def test_a_number_is_split_into_its_digits_left_to_right(mnist):
     from mnist_core import load_checkpoint
     from mnist_core.checkpoint import pretrained_path
-    from mnist_core.preprocess import split_digits
     model, _ = load_checkpoint(pretrained_path())
     for number in ["2024", "1357", "90"]:
-        digits = split_digits(number_photo(mnist, number))
-        assert len(digits) == len(number)
+        read, digits, probs = read_number(model, number_photo(mnist, number))
+        assert len(digits) == len(number) and probs.shape == (len(number), 10)
         assert all(d.shape == (28, 28) for d in digits)
-        assert "".join(str(int(p.argmax())) for p in predict(model, np.stack(digits))) == number
+        assert read == number
 
 
 def test_a_digit_in_two_strokes_stays_one_digit():
@@ -156,12 +155,6 @@ def shipped_model():
     return load_checkpoint(pretrained_path())[0]
 
 
-def number_read(model, image) -> str:
-    from mnist_core.preprocess import split_digits
-    digits = split_digits(image)
-    return "".join(str(int(p.argmax())) for p in predict(model, np.stack(digits))) if digits else ""
-
-
 def blue_on_cream(grey) -> Image.Image:
     return ImageOps.colorize(Image.fromarray(np.asarray(grey)), black=(20, 30, 110), white=(245, 235, 200))
 
@@ -191,7 +184,7 @@ def test_an_upload_in_any_mode_reads_like_the_8_bit_one(mnist, shipped_model, va
     assert image.mode in ("L", "RGB")
     difference = np.abs(np.asarray(image.convert("L"), int) - np.asarray(expected.convert("L"), int))
     assert difference.mean() < 2, difference.mean()
-    assert number_read(shipped_model, image) == "2024"
+    assert read_number(shipped_model, image)[0] == "2024"
     image.thumbnail((640, 640))
     encoded(image, "JPEG")  # what the page's display copy goes through: "cannot write mode I;16 as JPEG" before
 
@@ -283,8 +276,8 @@ def with_transparent_margins(image: Image.Image, margin: int = 120) -> Image.Ima
 def test_transparent_margins_are_paper_not_ink(mnist, shipped_model):
     from mnist_core.preprocess import open_image
     scan = with_transparent_margins(number_photo(mnist, "2024"))
-    assert number_read(shipped_model, open_image(encoded(scan))) == "2024"
-    assert number_read(shipped_model, scan) == "2024"                 # the same without the upload's decoding
+    assert read_number(shipped_model, open_image(encoded(scan)))[0] == "2024"
+    assert read_number(shipped_model, scan)[0] == "2024"                 # the same without the upload's decoding
     seven = stroke_canvas([(60, 60), (200, 60), (110, 240)], ink=20, background=230, mode="L")
     paper_margins = Image.new("L", (seven.width + 240, seven.height + 240), 230)
     paper_margins.paste(seven, (120, 120))

@@ -1,16 +1,39 @@
+import dataclasses
+import importlib
 import math
 
 import pytest
 import torch
 
 from mnist_core import PRESETS, TrainConfig, preset_config, resolve_device, train
-from mnist_core.train import random_affine
+from mnist_core.evaluate import accuracy
+from mnist_core.train import make_optimizer, random_affine, validation_split
+
+train_mod = importlib.import_module("mnist_core.train")  # the module: the package's ``train`` is the function
 
 
 def test_tutorial_defaults():
     c = TrainConfig()
     assert (c.model, c.optimizer, c.lr, c.batch_size, c.epochs) == ("linear", "sgd", 0.1, 1000, 10)
-    assert preset_config("tutorial") == c
+    # nothing beyond the tutorial is switched on by default
+    assert (c.weight_decay, c.schedule, c.label_smoothing, c.augment, c.validation_size, c.width) == (
+        0.0, "constant", 0.0, False, 0, 0)
+    assert c.evaluate_test and c.eval_every_epoch
+
+
+def test_preset_with_overrides():
+    c = preset_config("cnn-fast", epochs=5, seed=9)
+    assert (c.epochs, c.seed) == (5, 9)
+    assert all(getattr(c, k) == v for k, v in PRESETS["cnn-fast"].items() if k != "epochs")
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_config("fastest")
+
+
+def test_config_is_frozen():
+    c = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.lr = 1.0
+    assert dataclasses.replace(c, lr=1.0).lr == 1.0 and c.lr == 0.1
 
 
 def test_tutorial_run(tutorial_result):
@@ -60,9 +83,87 @@ def test_nan_cost_is_reported_as_diverged(mnist):
     assert len(reports) == 1 and reports[0].test_accuracy is None
 
 
+def test_validation_split_sizes_and_disjointness():
+    torch.manual_seed(1)
+    val, rest = validation_split(60000, 5000)
+    torch.manual_seed(2)  # the global seed (the run's seed) does not move the split
+    val2, rest2 = validation_split(60000, 5000)
+    assert torch.equal(val, val2) and torch.equal(rest, rest2)
+    assert len(val) == 5000 and len(rest) == 55000
+    assert torch.equal(torch.cat([val, rest]).sort().values, torch.arange(60000))  # disjoint, all of them
+
+
 def test_validation_split_is_carved_from_training(mnist):
-    r = train(TrainConfig(epochs=1, validation_size=5000, eval_every_epoch=False, device="cpu"), mnist)
-    assert r.val_accuracies[0] is not None and 0.8 < r.val_accuracies[0] < 1
+    val_idx, _ = validation_split(60000, 5000)
+    for seed in (0, 1):
+        batches = []
+        r = train(TrainConfig(epochs=1, seed=seed, validation_size=5000, eval_every_epoch=False, device="cpu"), mnist,
+                  on_batch=lambda done, total: batches.append(total))
+        assert batches[-1] == 55000 // 1000  # the held-out images are not trained on
+        # the validation accuracy is the model's on those training images, the same for every seed
+        held_out = accuracy(r.model, mnist.train_images[val_idx], mnist.train_labels[val_idx])
+        assert r.val_accuracies[0] == pytest.approx(held_out, abs=1e-6) and 0.8 < held_out < 1
+
+
+def test_eval_every_epoch_off_scores_the_last_epoch_only(mnist):
+    r = train(TrainConfig(epochs=3, eval_every_epoch=False, device="cpu"), mnist)
+    assert r.test_accuracies[:2] == [None, None] and 0.85 < r.test_accuracies[2] < 1
+
+
+def test_evaluate_test_off_never_touches_the_test_set(mnist, monkeypatch):
+    scored = []
+    monkeypatch.setattr(train_mod, "accuracy", lambda model, images, labels: scored.append(len(images)) or 0.5)
+    r = train(TrainConfig(epochs=2, validation_size=5000, evaluate_test=False, device="cpu"), mnist)
+    assert r.test_accuracies == [None, None] and r.test_accuracy is None
+    assert scored == [5000, 5000]  # the validation split only, never the 10,000 test images
+
+
+def test_evaluate_test_off_in_a_job(mnist):
+    from mnist_core.jobs import run_training
+    out = run_training(TrainConfig(epochs=1, evaluate_test=False, device="cpu"), mnist)
+    assert out.status == "completed" and out.evaluation is None and out.test_accuracies == [None]
+
+
+def test_augmentation_runs_inside_the_loop(mnist, monkeypatch):
+    calls = []
+    real = train_mod.random_affine
+    monkeypatch.setattr(train_mod, "random_affine", lambda x, g: calls.append(len(x)) or real(x, g))
+    plain = train(TrainConfig(epochs=1, device="cpu"), mnist)
+    assert calls == []
+    augmented = train(TrainConfig(epochs=1, augment=True, device="cpu"), mnist)
+    assert calls == [1000] * 60  # every batch, whole
+    assert augmented.epoch_costs != plain.epoch_costs
+
+
+def _learning_rates(mnist, monkeypatch, config):
+    made = []
+    monkeypatch.setattr(train_mod, "make_optimizer", lambda c, p: made.append(make_optimizer(c, p)) or made[-1])
+    rates = []  # after each step: the rate of the next batch (the one after the last batch is never used)
+    train(config, mnist, on_batch=lambda done, total: rates.append(made[0].param_groups[0]["lr"]))
+    return rates[:-1]
+
+
+def test_onecycle_warms_up_then_anneals(mnist, monkeypatch):
+    rates = _learning_rates(mnist, monkeypatch, TrainConfig(epochs=2, lr=0.5, schedule="onecycle", device="cpu"))
+    peak = max(range(len(rates)), key=rates.__getitem__)
+    assert len(rates) == 119 and 25 <= peak <= 35  # warm-up over a quarter of the 120 steps
+    assert rates[0] < 0.05 and max(rates) == pytest.approx(0.5, rel=0.01) and rates[-1] < 1e-3
+    assert all(a <= b for a, b in zip(rates[:peak], rates[1:peak + 1]))  # rises, then falls
+    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:]))
+    assert set(_learning_rates(mnist, monkeypatch, TrainConfig(epochs=1, lr=0.5, device="cpu"))) == {0.5}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_weight_decay_reaches_every_optimizer(optimizer):
+    param = torch.nn.Parameter(torch.zeros(3))
+    made = make_optimizer(TrainConfig(optimizer=optimizer, weight_decay=0.01), [param])
+    assert made.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_weight_decay_shrinks_the_weights(mnist):
+    norm = {wd: train(TrainConfig(epochs=1, weight_decay=wd, device="cpu"), mnist).model[-1].weight.norm().item()
+            for wd in (0.0, 0.01)}
+    assert norm[0.01] < 0.98 * norm[0.0]  # 3.16 against 3.27 with seed 0
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -83,11 +184,30 @@ def test_batch_larger_than_the_data(mnist):
 def test_device_choice():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA GPU"):
-            resolve_device("cuda")
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_asked_for_without_a_gpu():
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_gpu_index_past_the_last_is_refused():
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match=f"no GPU {torch.cuda.device_count()}: this machine has"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda:0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda(mnist):
+    assert resolve_device("auto").type == "cuda" and resolve_device("cuda:0").index == 0
+    r = train(TrainConfig(epochs=1, device="cuda"), mnist)
+    assert r.device.startswith("cuda") and next(r.model.parameters()).is_cuda and 0.85 < r.test_accuracy < 1
 
 
 def test_config_round_trip_ignores_unknown_keys():
