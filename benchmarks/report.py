@@ -131,7 +131,8 @@ def search_table(search: dict) -> str:
                     f"{c['train_seconds']:.1f} |")
     never = all(a is None for c in search["candidates"] for a in c["test_accuracies"])
     rows.append("")
-    rows.append(f"{len(search['candidates'])} candidates, every one that ran; the test set was "
+    count = len(search["candidates"])
+    rows.append(f"{count} candidate{'s' if count != 1 else ''}, every one that ran; the test set was "
                 + ("never scored." if never else "scored by some candidate: rerun the search."))
     return "\n".join(rows)
 
