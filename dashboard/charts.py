@@ -112,7 +112,7 @@ def heatmap_grid(maps: np.ndarray, titles: list[str], cols: int, diverging: bool
 
 
 def weights_figure(weights: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
-    """(10, 784) weights of the linear model as ten 28x28 templates: red = evidence for, blue = against."""
+    """The linear model's ten weight templates (10, 28, 28): red = evidence for, blue = against."""
     return heatmap_grid(weights.reshape(10, 28, 28), list(classes), cols=5, height=360, hover="weight %{z:.3f}")
 
 

@@ -77,9 +77,9 @@ def mistake_choices() -> dict[int, str]:
     run = state.latest_finished()
     if run is None:
         return {}
-    ev = run.evaluation
+    top = run.evaluation.mistakes(limit=40)
     return {int(i): f"#{i}: {t} read as {p} ({100 * c:.0f}%)" for i, t, p, c in
-            zip(ev.mistake_indices[:40], ev.mistake_true, ev.mistake_pred, ev.mistake_confidence)}
+            zip(top.indices, top.true, top.pred, top.confidence)}
 
 
 def picked_mistake() -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.runs import Run
+from mnist_core.explain import linear_templates
 
 
 def learned_section(run: Run, classes) -> None:
@@ -14,5 +15,4 @@ def learned_section(run: Run, classes) -> None:
     st.subheader("What the model learned")
     st.caption("The linear model scores each digit by a weighted sum of the 784 pixels. Its ten weight "
                "templates: red pixels count for the digit, blue ones against it.")
-    weight = run.model[-1].weight.detach().cpu().numpy()  # (10, 784)
-    st.plotly_chart(charts.weights_figure(weight, classes), width="stretch", key="weights")
+    st.plotly_chart(charts.weights_figure(linear_templates(run.model), classes), width="stretch", key="weights")

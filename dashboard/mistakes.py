@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import charts
@@ -20,19 +19,14 @@ def mistakes_section(run: Run, data) -> None:
     c1, c2 = st.columns(2)
     true_digit = c1.selectbox("True digit", digits, key="filter_true")
     pred_digit = c2.selectbox("Predicted digit", digits, key="filter_pred")
-    keep = np.ones(len(ev.mistake_indices), bool)
-    if true_digit != "any":
-        keep &= ev.mistake_true == true_digit
-    if pred_digit != "any":
-        keep &= ev.mistake_pred == pred_digit
-    shown = np.nonzero(keep)[0][:MISTAKES_SHOWN]
-    if len(shown) == 0:
+    shown = ev.mistakes(None if true_digit == "any" else true_digit, None if pred_digit == "any" else pred_digit,
+                        limit=MISTAKES_SHOWN)
+    if not len(shown):
         st.info("No mistakes of that kind.")
     else:
-        images = data.test_images[ev.mistake_indices[shown]].cpu().numpy()
+        images = data.test_images[shown.indices].cpu().numpy()
         big = images.repeat(3, axis=1).repeat(3, axis=2)  # 84 px, crisp
-        captions = [f"{t} → {p} ({100 * c:.0f}%)" for t, p, c in
-                    zip(ev.mistake_true[shown], ev.mistake_pred[shown], ev.mistake_confidence[shown])]
+        captions = [f"{t} → {p} ({100 * c:.0f}%)" for t, p, c in zip(shown.true, shown.pred, shown.confidence)]
         st.image(list(big), caption=captions, width=84)
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.confusion_figure(ev.confusion, data.classes), width="stretch", key="confusion")

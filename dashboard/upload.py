@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import charts, state
 from dashboard.text import plain
-from mnist_core import predict
+from mnist_core.evaluate import read_digits
 from mnist_core.preprocess import ImageError, open_image, split_digits
 
 
@@ -46,8 +45,7 @@ def upload_section() -> None:
                 st.warning(f"{name}: no handwriting found. Dark ink on light paper, filling "
                            "much of the picture, reads best.")
                 continue
-            probs = predict(model, np.stack(digits))  # (N, 10)
-            number = "".join(str(int(p.argmax())) for p in probs)
+            number, probs = read_digits(model, digits)
             with st.container(key=f"number-{upload.file_id}"):
                 st.markdown(f"<span style='font-size:3rem;font-weight:700'>{number}</span>", unsafe_allow_html=True)
             st.image([d.repeat(3, axis=0).repeat(3, axis=1) for d in digits], width=84,

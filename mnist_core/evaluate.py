@@ -125,7 +125,13 @@ def read_number(model: nn.Module, image) -> tuple[str, list[np.ndarray], np.ndar
     No ink at all reads as ``("", [], an empty (0, 10) array)``.
     """
     digits = split_digits(image)
-    if not digits:
-        return "", [], np.empty((0, 10), np.float32)
-    probs = predict(model, np.stack(digits))                      # (D, 10)
-    return "".join(str(int(d)) for d in probs.argmax(1)), digits, probs
+    number, probs = read_digits(model, digits)
+    return number, digits, probs
+
+
+def read_digits(model: nn.Module, digits) -> tuple[str, np.ndarray]:
+    """The number that 28x28 digit images, left to right, spell, and their probabilities (D, 10)."""
+    if not len(digits):
+        return "", np.empty((0, 10), np.float32)
+    probs = predict(model, np.stack(digits))
+    return "".join(str(int(d)) for d in probs.argmax(1)), probs

@@ -77,7 +77,8 @@ def test_should_stop_cancels_between_batches(mnist):
 
 def test_nan_cost_is_reported_as_diverged(mnist):
     reports = []
-    r = train(TrainConfig(model="mlp", lr=1000.0, epochs=3, device="cpu"), mnist, on_epoch=reports.append)
+    config = TrainConfig(model="mlp", optimizer="momentum", lr=10.0, batch_size=32, epochs=3, device="cpu")
+    r = train(config, mnist, on_epoch=reports.append)  # NaN within the first epoch
     assert r.status == "diverged"
     assert len(r.epoch_costs) == 1 and not math.isfinite(r.epoch_costs[0])
     assert len(reports) == 1 and reports[0].test_accuracy is None
