@@ -14,6 +14,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
 from .jobs import DataSpec, get_backend, train_through
 from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "pip install -r requirements-ray.txt, RAY_ADDRESS names the cluster)")
     parser.add_argument("--save", metavar="PATH", help="write a checkpoint of the trained model here")
     parser.add_argument("--json-summary", metavar="PATH", help="write test accuracy, seconds, costs and device as JSON")
+    parser.add_argument("--max-seconds", type=float, metavar="S",
+                        help="refuse a training estimated to take longer than this on a 2-core CPU (default: no limit)")
     return parser
 
 
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         config.validate()
         resolve_device(config.device)
+        if args.max_seconds is not None:
+            if not 0 < args.max_seconds < float("inf"):
+                raise ValueError(f"--max-seconds must be a positive number, got {args.max_seconds}")
+            WorkLimits(max_seconds=args.max_seconds, max_memory_mb=None).check(config)
         for path, what in ((args.save, "--save"), (args.json_summary, "--json-summary")):
             if path:
                 check_output_path(path, what)

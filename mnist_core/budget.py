@@ -1,0 +1,174 @@
+"""How long a training will take and how much memory it will add, known before it starts, and limits on both.
+
+:func:`estimate_work` is an estimate for a 2-core CPU like the one the project's benchmarks run on
+(a GPU is much faster: there it is an upper bound), from costs per training image measured by
+``benchmarks/bench_work_estimate.py`` (``benchmarks/README.md`` §11): per model, a fixed cost plus
+terms in the width (the CNN's convolutions grow with its square) and a per-batch overhead shared by
+the batch's images; augmentation adds a fixed cost per image; evaluating the test set costs a
+forward pass per image. Memory is what the training adds to a process that has the data loaded:
+weights, gradients and the optimizer's two moments (16 bytes a parameter) and the batch's
+activations (growing with the batch size times the width). The machine was loaded while the costs
+were measured, so one factor sets the times' level from the presets' full trainings measured on a
+quiet machine: the presets' estimates are 0.5 to 2.9 times their measured times (the CNN's are
+overestimated most); memory is within 26% of every measured setting.
+
+:class:`WorkLimits` refuses a training whose estimate is over a limit, with a message that says
+what to change; ``WorkLimits.from_env()`` reads the limits a host sets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .models import build_model, model_constructor
+from .train import TrainConfig
+
+TRAIN_IMAGES, TEST_IMAGES = 60000, 10000
+SECONDS_ENV = "MNIST_MAX_TRAIN_SECONDS"
+MEMORY_ENV = "MNIST_MAX_TRAIN_MEMORY_MB"
+# Defaults: every preset fits (cnn-best, the largest, is estimated at 13 min and 0.4 GB), while an
+# hours-long or multi-gigabyte training from a shared link does not.
+DEFAULT_MAX_SECONDS = 20 * 60
+DEFAULT_MAX_MEMORY_MB = 2048
+
+# Fitted by benchmarks/bench_work_estimate.py (results/work_estimate.json, "coefficients", times
+# already multiplied by its "time_factor"),
+# one coefficient per term of _features: seconds per image for training and evaluation, bytes for memory.
+_COEFFICIENTS = {
+    "linear": {"train": [8.379e-07, 0.000214],
+             "eval": [4.268e-07, 6.437e-06],
+             "memory": [3.294e+07, 4048]},
+    "mlp": {"train": [1.334e-06, 1.687e-08, 0.001761],
+             "eval": [1.223e-06, 5.962e-09, 0],
+             "memory": [4.079e+07, 3.542e+04, 2.137e+04, 0]},
+    "cnn": {"train": [0, 1.183e-05, 3.069e-07, 0.02356],
+             "eval": [5.237e-05, 4.246e-08, 1.666e-07, 1.723e-05],
+             "memory": [9.227e+07, 8.933e+06, 3.811e+04, 8808]},
+}
+_AUGMENT_S_PER_IMAGE = 2.071e-05
+
+
+@dataclass(frozen=True)
+class WorkEstimate:
+    seconds: float      # training and its evaluations, on a 2-core CPU
+    peak_bytes: int     # memory the training adds to a process that holds the data
+
+    def describe(self) -> str:
+        return f"about {format_duration(self.seconds)} and {self.peak_bytes / 2**20:,.0f} MB"
+
+
+class WorkLimitError(ValueError):
+    """A training asks for more time or memory than the host allows; the message says what to change."""
+
+
+def _width(model: str, width: int) -> int:
+    default = inspect.signature(model_constructor(model)).parameters.get("width")
+    return width or (default.default if default is not None else 0)
+
+
+def _features(model: str, width: int, batch_size: int) -> tuple[list[float], list[float]]:
+    """The terms of the cost per image (time) and of the memory, for the fitted coefficients."""
+    w, b = _width(model, width), batch_size
+    if model == "linear":
+        return [1.0, 1.0 / b], [1.0, float(b)]
+    if model == "mlp":
+        return [1.0, float(w), 1.0 / b], [1.0, float(w), float(b), float(b * w)]
+    return [1.0, float(w), float(w * w), 1.0 / b], [1.0, float(w), float(b), float(b * w)]
+
+
+def parameter_count(config: TrainConfig) -> int:
+    """The model's parameters, counted on the meta device: nothing is allocated."""
+    with torch.device("meta"):
+        model = build_model(config.model, **config.model_args())
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_work(config: TrainConfig) -> WorkEstimate:
+    """Seconds and peak extra memory of training ``config`` on a 2-core CPU (a GPU is faster).
+
+    Raises ValueError for a config that :meth:`TrainConfig.validate` refuses.
+    """
+    config.validate()
+    coefficients = _COEFFICIENTS[config.model]
+    time_terms, memory_terms = _features(config.model, config.width, config.batch_size)
+    per_image = sum(c * f for c, f in zip(coefficients["train"], time_terms))
+    if config.augment:
+        per_image += _AUGMENT_S_PER_IMAGE
+    eval_per_image = sum(c * f for c, f in zip(coefficients["eval"], time_terms))
+    train_images = TRAIN_IMAGES - config.validation_size
+    evaluations = config.epochs if config.eval_every_epoch else 1
+    seconds = (config.epochs * train_images * per_image
+               + evaluations * (TEST_IMAGES + config.validation_size) * eval_per_image)
+    memory = 16 * parameter_count(config) + sum(c * f for c, f in zip(coefficients["memory"], memory_terms))
+    return WorkEstimate(seconds, int(memory))
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{int(minutes // 60)} h {minutes % 60:02.0f} min"
+
+
+@dataclass(frozen=True)
+class WorkLimits:
+    """Most seconds and MB (None: no limit) a training may be estimated to take."""
+
+    max_seconds: float | None = DEFAULT_MAX_SECONDS
+    max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB
+
+    @classmethod
+    def from_env(cls) -> "WorkLimits":
+        """``MNIST_MAX_TRAIN_SECONDS`` and ``MNIST_MAX_TRAIN_MEMORY_MB``: unset or empty for the default,
+        0 for no limit. ValueError, naming the variable, for anything but a number >= 0."""
+        return cls(_limit_from_env(SECONDS_ENV, DEFAULT_MAX_SECONDS),
+                   _limit_from_env(MEMORY_ENV, DEFAULT_MAX_MEMORY_MB))
+
+    def check(self, config: TrainConfig) -> WorkEstimate:
+        """The estimate, or WorkLimitError saying the estimate, the limit and what to change."""
+        estimate = estimate_work(config)
+        if self.max_seconds is not None and estimate.seconds > self.max_seconds:
+            fit_epochs = math.floor(config.epochs * self.max_seconds / estimate.seconds)
+            changes = [f"at most {fit_epochs} epoch{'s' if fit_epochs != 1 else ''}" if fit_epochs >= 1
+                       else "a single epoch"]
+            if config.width:
+                changes.append(f"a smaller width (now {config.width})")
+            if config.batch_size < 256:
+                changes.append(f"a larger batch size (now {config.batch_size})")
+            if config.augment:
+                changes.append("no augmentation")
+            raise WorkLimitError(
+                f"this training would take {format_duration(estimate.seconds)} (an estimate), over the "
+                f"limit of {format_duration(self.max_seconds)}. Choose {_either(changes)}.")
+        if self.max_memory_mb is not None and estimate.peak_bytes > self.max_memory_mb * 2**20:
+            changes = [f"a smaller batch size (now {config.batch_size})"]
+            if config.width:
+                changes.append(f"a smaller width (now {config.width})")
+            raise WorkLimitError(
+                f"this training would take about {estimate.peak_bytes / 2**20:,.0f} MB of memory (an estimate), "
+                f"over the limit of {self.max_memory_mb:,.0f} MB. Choose {_either(changes)}.")
+        return estimate
+
+
+def _either(changes: list[str]) -> str:
+    return changes[0] if len(changes) == 1 else ", ".join(changes[:-1]) + " or " + changes[-1]
+
+
+def _limit_from_env(name: str, default: float) -> float | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a number >= 0 (0: no limit), got {text!r}")
+    return value or None
