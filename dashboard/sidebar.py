@@ -9,6 +9,7 @@ from dashboard.settings import (
     format_lr, preset_settings, to_query, tutorial_settings,
 )
 from mnist_core import PRESETS, TrainConfig, list_models
+from mnist_core.budget import WorkLimits, estimate_work
 from mnist_core.models import DESCRIPTIONS
 from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices
 
@@ -74,13 +75,39 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
             st.selectbox("Width", widths, key="width", disabled=len(widths) == 1,
                          format_func=lambda w: "the model's default" if w == 0 else str(w),
                          help="Hidden units (mlp) or channels of the first layer (cnn).")
-        train_clicked = st.button("Train", key="train", type="primary", width="stretch")
+        settings = {k: st.session_state[k] for k in KEYS}
+        config = TrainConfig(**settings)
+        refusal = work_refusal(config)
+        train_clicked = st.button("Train", key="train", type="primary", width="stretch", disabled=bool(refusal))
         sweep_clicked = st.button(f"Learning-rate sweep ({', '.join(format_lr(x) for x in SWEEP_LRS)})",
-                                  key="sweep", width="stretch",
+                                  key="sweep", width="stretch", disabled=bool(refusal),
                                   help="Train these settings once per learning rate and overlay the curves.")
+        if refusal:
+            st.warning(refusal)
+        else:
+            st.caption(f"This training: {estimate_work(config).describe()} on a 2-core CPU (an estimate; a GPU "
+                       "is faster).")
         st.button("Reset to the tutorial", key="reset", on_click=reset_to_tutorial, width="stretch")
         st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
                    "your runs. To show someone a run, use its Share button (under Compare runs).")
-    settings = {k: st.session_state[k] for k in KEYS}
     sync_url(settings)
-    return TrainConfig(**settings), train_clicked, sweep_clicked
+    return config, train_clicked, sweep_clicked
+
+
+def work_refusal(config: TrainConfig) -> str | None:
+    """Why this server will not train ``config`` (its estimated time or memory is over the host's limits)."""
+    try:
+        work_limits().check(config)
+    except ValueError as exc:  # WorkLimitError, or a setting the config refuses
+        return f"Not on this server: {exc}"
+    return None
+
+
+@st.cache_resource
+def work_limits() -> WorkLimits:
+    """The host's limits on one training: MNIST_MAX_TRAIN_SECONDS, MNIST_MAX_TRAIN_MEMORY_MB (0: none)."""
+    try:
+        return WorkLimits.from_env()
+    except ValueError as exc:
+        st.error(f"{exc}; the default limits apply.")
+        return WorkLimits()

@@ -405,3 +405,20 @@ def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeyp
     at = visit({"ws": ws})
     assert any("was interrupted after 1 epoch(s)" in w.value for w in at.warning)
     assert at.session_state.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)
+
+
+def test_a_link_asking_for_hours_of_training_cannot_train(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    heavy = {"model": "cnn", "width": "64", "batch_size": "32", "epochs": "30", "augment": "1"}
+    at = visit(heavy)
+    assert at.button(key="train").disabled and at.button(key="sweep").disabled
+    assert any("Not on this server" in w.value and "over the limit" in w.value for w in at.sidebar.warning)
+    at.sidebar.slider(key="epochs").set_value(1).run()         # what the message suggests: it fits
+    assert not at.button(key="train").disabled
+    assert any("This training: about" in c.value for c in at.sidebar.caption)
+    monkeypatch.setenv("MNIST_MAX_TRAIN_SECONDS", "0")          # the host lifts the limit
+    st.cache_resource.clear()
+    try:
+        assert not visit(heavy).button(key="train").disabled
+    finally:
+        st.cache_resource.clear()
