@@ -23,7 +23,7 @@ from .models import build_model, check_model_args, list_models, model_constructo
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "onecycle")
-LR_RANGE = (1e-7, 100.0)   # outside it nothing trains: no step moves a weight, or every step diverges
+LR_RANGE = (1e-7, 1e4)    # outside it nothing trains: no step moves a weight (above: divergence at once)
 SEED_MAX = 2**63 - 1       # torch.manual_seed takes a 64-bit seed
 _KIND_WORDS = {int: "an integer", float: "a number", str: "a word", bool: "true or false"}
 # The devices a model can train on; torch.device also takes names (xla, meta, ...) that cannot.
