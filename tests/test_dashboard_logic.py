@@ -58,3 +58,14 @@ def test_advice_for_runs_that_went_wrong():
     assert level == "warning" and "2.4" in text and "5" in text
     level, text = runs.advice(run(4, status="failed", message="out of memory"))
     assert level == "error" and "out of memory" in text
+
+
+def test_a_stored_runs_curves_as_csv():
+    from dashboard.store import StoredRun
+    stored = StoredRun(7, "w" * 22, 3, TrainConfig(epochs=2).to_dict(), "completed", epochs=[
+        {"epoch": 1, "cost": 0.61, "test_accuracy": 0.88, "val_accuracy": None, "seconds": 0.5},
+        {"epoch": 2, "cost": float("nan"), "test_accuracy": None, "val_accuracy": None, "seconds": 1.0}])
+    r = runs.Run(3, stored=stored, load_blob=lambda: b"the checkpoint")
+    assert runs.curves_csv(r) == "epoch,cost,test_accuracy,seconds\n1,0.61,0.88,0.5\n2,nan,,1\n"
+    assert runs.checkpoint_bytes(r) == b"the checkpoint" and r.config.epochs == 2 and r.costs[0] == 0.61
+    assert r.done and r.key == "run-7" and r.accuracy == 0.88
