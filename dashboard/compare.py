@@ -40,7 +40,7 @@ def compare_section() -> None:
             share.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
                          disabled=not ready, help="A read-only link to this run: its curves, its numbers and "
                                                   "its model, for anyone who opens it.")
-            with download.popover("Download", disabled=not r.done or r.model is None):
+            with download.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
             remove.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
             if r.number in st.session_state.share_links:

@@ -94,6 +94,13 @@ class Run:
         return None
 
     @property
+    def has_model(self) -> bool:
+        """Whether the run ended with a model (without loading it)."""
+        if self.job is not None:
+            return self.job.result is not None and self.job.result.checkpoint is not None
+        return self.stored.has_checkpoint
+
+    @property
     def evaluation(self) -> EvalResult | None:
         if self.job is not None:
             return self.job.result.evaluation if self.job.result is not None else None

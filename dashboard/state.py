@@ -299,7 +299,7 @@ def latest_finished() -> Run | None:
     """The run whose model the page uses: the shared one on show, else the visitor's latest trained."""
     if st.session_state.shared is not None:
         return st.session_state.shared
-    done = [r for r in runs() if r.done and r.evaluation is not None and r.model is not None]
+    done = [r for r in runs() if r.done and r.evaluation is not None and r.has_model]
     return done[-1] if done else None
 
 

@@ -37,20 +37,20 @@ DEFAULT_MAX_SECONDS = 20 * 60
 DEFAULT_MAX_MEMORY_MB = 2048
 
 # Fitted by benchmarks/bench_work_estimate.py (results/work_estimate.json, "coefficients", times
-# already multiplied by its "time_factor"),
+# already multiplied by its per-model "time_factors"),
 # one coefficient per term of _features: seconds per image for training and evaluation, bytes for memory.
 _COEFFICIENTS = {
-    "linear": {"train": [8.379e-07, 0.000214],
-             "eval": [4.268e-07, 6.437e-06],
+    "linear": {"train": [1.662e-06, 0.0004245],
+             "eval": [8.468e-07, 1.277e-05],
              "memory": [3.294e+07, 4048]},
-    "mlp": {"train": [1.334e-06, 1.687e-08, 0.001761],
-             "eval": [1.223e-06, 5.962e-09, 0],
+    "mlp": {"train": [2.132e-06, 2.696e-08, 0.002814],
+             "eval": [1.954e-06, 9.527e-09, 0],
              "memory": [4.079e+07, 3.542e+04, 2.137e+04, 0]},
-    "cnn": {"train": [0, 1.183e-05, 3.069e-07, 0.02356],
-             "eval": [5.237e-05, 4.246e-08, 1.666e-07, 1.723e-05],
+    "cnn": {"train": [0, 4.419e-06, 1.147e-07, 0.008803],
+             "eval": [1.957e-05, 1.586e-08, 6.226e-08, 6.435e-06],
              "memory": [9.227e+07, 8.933e+06, 3.811e+04, 8808]},
 }
-_AUGMENT_S_PER_IMAGE = 2.071e-05
+_AUGMENT_S_PER_IMAGE = 6.363e-06
 
 
 @dataclass(frozen=True)
