@@ -8,9 +8,9 @@ the batch's images; augmentation adds a fixed cost per image; evaluating the tes
 forward pass per image. Memory is what the training adds to a process that has the data loaded:
 weights, gradients and the optimizer's two moments (16 bytes a parameter) and the batch's
 activations (growing with the batch size times the width). The machine was loaded while the costs
-were measured, so one factor sets the times' level from the presets' full trainings measured on a
-quiet machine: the presets' estimates are 0.5 to 2.9 times their measured times (the CNN's are
-overestimated most); memory is within 26% of every measured setting.
+were measured, so one factor per model sets the times' level from the presets' full trainings
+measured on a quiet machine (the CNN's two presets: within 9% of their measured times); memory is
+within 26% of every measured setting.
 
 :class:`WorkLimits` refuses a training whose estimate is over a limit, with a message that says
 what to change; ``WorkLimits.from_env()`` reads the limits a host sets.
