@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workspaces", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-memory", action="store_true", help="measure Train → finished page only")
     parser.add_argument("--out", default=str(HERE / "results" / "store.json"))
     args = parser.parse_args()
     old = Path(tempfile.mkdtemp()) / "before"
@@ -118,6 +119,8 @@ def main() -> None:
         report["train_to_page_ratio"] = round(report["train_to_page_median_s"]["store"]
                                               / report["train_to_page_median_s"]["before"], 3)
         print(json.dumps(report), flush=True)
+        if args.no_memory:
+            return
         report["memory"] = {name: memory(cwd, {**env, "MNIST_STATE_DIR": tempfile.mkdtemp()}, args.workspaces,
                                          args.runs) for name, (cwd, env) in pages.items()}
         report["memory"]["workspaces"], report["memory"]["runs_each"] = args.workspaces, args.runs
@@ -126,7 +129,7 @@ def main() -> None:
         print(json.dumps(report["memory"]), flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

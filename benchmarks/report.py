@@ -131,6 +131,17 @@ def search_table(search: dict) -> str:
                     f"{c['train_seconds']:.1f} |")
     never = all(a is None for c in search["candidates"] for a in c["test_accuracies"])
     rows.append("")
+    for preset in dict.fromkeys(c["preset"] for c in search["candidates"]):
+        mine = [c for c in search["candidates"] if c["preset"] == preset]
+        best = max(mine, key=lambda c: c["val_accuracy"])
+        chosen = next((c for c in mine if c["is_preset"]), None)
+        if chosen is None or best is chosen:
+            rows.append(f"- `{preset}`: " + ("the preset is the best candidate." if chosen else "the preset did not run."))
+        else:
+            gap = 100 * (best["val_accuracy"] - chosen["val_accuracy"])
+            rows.append(f"- `{preset}`: a candidate scored {gap:.2f} points above the preset "
+                        f"({settings_text(best['candidate'])}), on one seed.")
+    rows.append("")
     count = len(search["candidates"])
     rows.append(f"{count} candidate{'s' if count != 1 else ''}, every one that ran; the test set was "
                 + ("never scored." if never else "scored by some candidate: rerun the search."))
