@@ -61,6 +61,7 @@ def pretrained_model():
 
 STALE_SECONDS = 60       # a run "running" with no news for this long was left by a server that stopped
 HEARTBEAT_SECONDS = 5.0  # how often a training's recorder tells the store it is alive
+RECORD_POLL_SECONDS = 0.25
 
 
 @st.cache_resource(show_spinner=False)
@@ -91,7 +92,10 @@ def record(runs: RunStore, run_id: int, job: Job, live: dict[int, Job]) -> None:
     written, beat, status = 0, 0.0, None
     deadline = None
     while True:
-        ended = job.wait(1.0)
+        ended = job.done
+        if not ended:  # polled: a wait on the job would wake at every batch and take the GIL from the training
+            time.sleep(RECORD_POLL_SECONDS)
+            ended = job.done
         snap = job.snapshot()
         try:
             for report in snap.epochs[written:]:
