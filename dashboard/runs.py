@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dashboard.store import StoredRun
+from dashboard.store import ENDED, StoredRun
 from mnist_core import EvalResult, TrainConfig
 from mnist_core.export import export_onnx
 from mnist_core.jobs import Job
@@ -14,7 +14,6 @@ from torch import nn
 
 CHANCE_COST = 2.302585  # ln(10): the cost of guessing each digit with probability 1/10
 SHOWN_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed")
-ENDED = ("completed", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass(eq=False)
