@@ -15,4 +15,6 @@ def learned_section(run: Run, classes) -> None:
     st.subheader("What the model learned")
     st.caption("The linear model scores each digit by a weighted sum of the 784 pixels. Its ten weight "
                "templates: red pixels count for the digit, blue ones against it.")
-    st.plotly_chart(charts.weights_figure(linear_templates(run.model), classes), width="stretch", key="weights")
+    with st.container(key="weights"):
+        st.image(charts.weights_image(linear_templates(run.model), classes),
+                 caption="Each template is labelled with its digit; white = weight 0.")

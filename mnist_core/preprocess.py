@@ -13,7 +13,6 @@ import io
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
-from scipy import ndimage
 
 WORK_SIDE = 256     # images are reduced to at most this before cleaning: plenty for a 20 px digit
 NUMBER_SIDE = 4 * WORK_SIDE   # a written number is cleaned at this size; an upload is decoded to at most this
@@ -201,6 +200,7 @@ def _neighbour_agreement(mask: np.ndarray) -> float:
 def clean_ink(image, work_side: int = WORK_SIDE) -> np.ndarray | None:
     """Float (H, W) in [0, 1]: bright ink, background 0, at most ``work_side`` px; None when nothing is drawn
     (or what is there is random pixels)."""
+    from scipy import ndimage  # here, not at import: the CLI and the training never need it
     ink = _reduce(_ink_map(_flatten(_pixels(image))), work_side)
     if ink.max() - ink.min() < 0.08:
         return None  # a blank canvas or an empty page
@@ -232,6 +232,7 @@ def clean_ink(image, work_side: int = WORK_SIDE) -> np.ndarray | None:
 
 def fit_to_mnist(ink: np.ndarray) -> np.ndarray | None:
     """Clean bright ink (H, W) -> MNIST-shaped uint8 (28, 28): 20 px box, centre of mass centred."""
+    from scipy import ndimage
     rows, cols = np.nonzero(ink > 0)
     if rows.size == 0:
         return None
@@ -268,6 +269,7 @@ def split_digits(image, work_side: int = NUMBER_SIDE) -> list[np.ndarray]:
     Connected pieces of ink are grouped into digits when their horizontal
     extents overlap (a "5" or a "4" written in two strokes stays one digit).
     """
+    from scipy import ndimage
     ink = clean_ink(image, work_side=work_side)
     if ink is None:
         return []
