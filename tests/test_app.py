@@ -110,7 +110,9 @@ def test_mistakes_grid_fills_and_filters(app):
     grid = mistake_grid(app)
     assert grid and all(img.caption.startswith("5 →") for img in grid)
     figure_titled(app, "Confusion matrix (mistakes in red)")
-    assert any("weighted sum" in c.value for c in app.caption)  # the weight templates
+    assert any("weighted sum" in c.value for c in app.caption)  # the weight templates, as one image
+    templates = [el for el in app.get("image") if any("labelled with its digit" in i.caption for i in el.proto.imgs)]
+    assert len(templates) == 1
 
 
 def test_nan_cost_shows_a_message_and_the_page_stays_usable(app):

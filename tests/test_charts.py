@@ -25,6 +25,21 @@ def test_colour_tiles_lays_maps_out_on_one_scale():
     assert (image[28:32] == 255).all()                                        # the gap between rows
 
 
+def test_the_weight_templates_are_one_image_each_tile_labelled_with_its_digit():
+    weights = np.zeros((10, 784), np.float32)
+    weights[3, 14 * 28 + 14] = 1.0  # one strong positive weight, in template 3
+    image = charts.weights_image(weights, tuple(str(d) for d in range(10)))
+    assert image.shape == (2 * 112 + 4, 5 * 112 + 4 * 4, 3)
+    tile = lambda i: image[(i // 5) * 116:(i // 5) * 116 + 112, (i % 5) * 116:(i % 5) * 116 + 112]  # noqa: E731
+    red = tile(3)[56:60, 56:60]
+    assert (red[..., 0] > 100).all() and (red[..., 2] < 60).all()       # weight > 0: red, on the pixel's place
+    for i in range(10):
+        corner, rest = tile(i)[:24, :24], tile(i)[40:, 40:]
+        assert corner.min() < 60                                          # the digit's name, dark ink
+        if i != 3:
+            assert rest.min() > 200                                       # zero weights: white
+
+
 def test_the_map_is_built_once_and_the_star_added_to_a_copy():
     xy = np.random.default_rng(0).normal(size=(30, 2))
     labels = np.arange(30) % 10
