@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 COST, ACCURACY = "#4f46e5", "#059669"
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=340)
 
 
 def live_figure(costs: list[float], accuracies: list[float | None], epochs: int) -> go.Figure:
-    """Epoch cost (left axis) and test accuracy (right axis) of one run."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    """Epoch cost (left axis) and test accuracy (right axis) of one run. Built as one figure with a second
+    axis rather than through ``make_subplots``, which costs ten times as long (30 ms) twice a second while a
+    training shares the server's GIL."""
     x = list(range(1, len(costs) + 1))
-    fig.add_trace(go.Scatter(x=x, y=costs, name="cost (mean batch loss)", mode="lines+markers",
-                             line=dict(color=COST)), secondary_y=False)
     acc_x = [e for e, a in zip(x, accuracies) if a is not None]
     acc_y = [100 * a for a in accuracies if a is not None]
-    fig.add_trace(go.Scatter(x=acc_x, y=acc_y, name="test accuracy (%)", mode="lines+markers",
-                             line=dict(color=ACCURACY, dash="dot")), secondary_y=True)
-    fig.update_xaxes(title_text="epoch", range=[0.5, max(epochs, 1) + 0.5], dtick=max(1, epochs // 10))
-    fig.update_yaxes(title_text="cost", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="test accuracy (%)", secondary_y=True, showgrid=False)
-    fig.update_layout(title="Training", **_LAYOUT)
+    fig = go.Figure([
+        go.Scatter(x=x, y=costs, name="cost (mean batch loss)", mode="lines+markers", line=dict(color=COST)),
+        go.Scatter(x=acc_x, y=acc_y, name="test accuracy (%)", mode="lines+markers", yaxis="y2",
+                   line=dict(color=ACCURACY, dash="dot")),
+    ])
+    fig.update_layout(
+        title="Training", **_LAYOUT,
+        xaxis=dict(title_text="epoch", range=[0.5, max(epochs, 1) + 0.5], dtick=max(1, epochs // 10)),
+        yaxis=dict(title_text="cost", rangemode="tozero"),
+        yaxis2=dict(title_text="test accuracy (%)", overlaying="y", side="right", showgrid=False))
     return fig
 
 
