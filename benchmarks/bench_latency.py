@@ -9,7 +9,7 @@ One run of this script measures, on the same machine for browser and server:
   live chart, and → the finished page (metrics, compare chart, mistakes, templates, drawing section);
 - **stroke**: mouse released on the canvas → the prediction and the probabilities on screen (the canvas cleared
   before each stroke; the model is the visitor's trained one);
-- **cli**: ``python -m mnist_core`` as a whole process; and ``python -m mnist_core --model cnn --epochs 1``
+- **cli**: ``python -m mnist_core`` as a whole process; and ``python -m mnist_core --model cnn``
   (whole process) against one epoch of the usual tutorial CNN (``usual_cnn.py``, training only), same run.
 
 Medians and worsts against the budgets of the page's latency issue; raw figures in results/latency.json.
@@ -181,7 +181,7 @@ def cli_part(sides: dict[str, Path], runs: int) -> dict:
     print("cli", {k: [round(x, 2) for x in v] for k, v in processes.items()}, flush=True)
     out = {name: {"cli_process": summary(v)} for name, v in processes.items()}
     now = list(sides)[-1]
-    cnn = timed([py, "-m", "mnist_core", "--model", "cnn", "--epochs", "1"], sides[now])
+    cnn = timed([py, "-m", "mnist_core", "--model", "cnn"], sides[now])
     usual = subprocess.run([py, str(HERE / "usual_cnn.py"), "--epochs", "1", "--warmup-batches", "5"], cwd=ROOT,
                            check=True, capture_output=True, text=True).stdout.strip().splitlines()
     usual_epoch = json.loads(usual[-1])["train_seconds"]
