@@ -16,7 +16,7 @@ never imports Ray itself.
   (tasks are never retried: a half-trained run is not silently restarted).
 
 ``RAY_ADDRESS`` (Ray's own variable) names the cluster; without it a local
-Ray starts inside this process's machine.
+Ray starts on this machine, its processes children of this one (they end with it).
 """
 
 from __future__ import annotations
@@ -171,6 +171,31 @@ def _check_reachable(address: str, timeout: float) -> None:
                              "(ray start --head) or unset RAY_ADDRESS to train on this machine.") from None
 
 
+def _init_from_a_lasting_thread(**options) -> None:
+    """``ray.init`` from a thread that lives as long as this process.
+
+    A local Ray's own processes (its GCS and raylet) are killed when the *thread* that started them ends:
+    Ray ties them to their parent with Linux's ``PR_SET_PDEATHSIG``, which follows the creating thread, not
+    the process. Started from a short-lived thread — a Streamlit script run — the local Ray died when that
+    run ended, and the trainings submitted afterwards were taken but never ran.
+    """
+    started, failure = threading.Event(), []
+
+    def keep():
+        try:
+            ray.init(**options)
+        except Exception as exc:
+            failure.append(exc)
+        started.set()
+        if not failure:
+            threading.Event().wait()  # until the process ends; Ray's own exit handler shuts it down
+
+    threading.Thread(target=keep, name="mnist-ray-driver", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
+
+
 class RayBackend:
     """Trainings as Ray tasks; one backend per server process, any number of servers per cluster."""
 
@@ -186,9 +211,10 @@ class RayBackend:
         if not ray.is_initialized():
             try:
                 # "local": always a new Ray of our own, never a stale cluster recorded on this machine
-                ray.init(address=address or "local", num_cpus=None if address else num_cpus, namespace=NAMESPACE,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False,
-                         runtime_env={"py_modules": [mnist_core, __import__(__name__)]} if address else None)
+                _init_from_a_lasting_thread(
+                    address=address or "local", num_cpus=None if address else num_cpus, namespace=NAMESPACE,
+                    include_dashboard=False, log_to_driver=False, configure_logging=False,
+                    runtime_env={"py_modules": [mnist_core, __import__(__name__)]} if address else None)
             except Exception as exc:
                 raise RayUnavailable(f"Ray could not be started or reached: {exc}") from None
         self.address = address or "local"

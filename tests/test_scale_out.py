@@ -1,8 +1,10 @@
-"""Several servers, one demo: two `streamlit run` processes on two ports share one Ray cluster.
+"""The page on Ray: a server's own local Ray, and several servers sharing one cluster.
 
-Starts a real cluster (`ray start --head --block`), points both servers at it
-(`MNIST_BACKEND=ray`, `RAY_ADDRESS`), trains from a browser page on each, and
-checks that each page trained on a Ray worker and sees only its own runs.
+Without ``RAY_ADDRESS`` a server starts a local Ray of its own, which ends
+with it. With one: a real cluster (`ray start --head --block`), two
+`streamlit run` servers pointed at it (`MNIST_BACKEND=ray`, `RAY_ADDRESS`),
+a browser page on each trains; each page trained on a Ray worker and sees
+only its own runs.
 """
 
 import os
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +61,51 @@ def stop(proc) -> None:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (a local Ray's, for a server that started one)."""
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += kids - found
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_server(
+        browser, mnist_root, monkeypatch):  # noqa: F811
+    from playwright.sync_api import expect
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    url, proc = start_server(mnist_root, {"MNIST_BACKEND": "ray"})
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1800})
+        page.goto(f"{url}/?epochs=2")
+        page.get_by_role("button", name="Train", exact=True).click()   # the first Train starts the local Ray
+        expect(page.get_by_text("Ray node").first).to_be_visible(timeout=120_000)
+        page.get_by_text("Classified by run #1 ").wait_for(timeout=120_000)
+        ray_processes = descendants(proc.pid)
+        assert ray_processes
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    deadline = time.time() + 30
+    while any(alive(p) for p in ray_processes) and time.time() < deadline:
+        time.sleep(0.5)
+    left = [p for p in ray_processes if alive(p)]
+    assert not left, f"the local Ray outlived its server: {left}"
 
 
 def test_two_servers_train_on_one_ray_cluster(cluster, browser, mnist_root):  # noqa: F811
