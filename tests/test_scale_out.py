@@ -7,12 +7,15 @@ a browser page on each trains; each page trained on a Ray worker and sees
 only its own runs.
 """
 
+import json
 import os
+import queue
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,16 +24,16 @@ import pytest
 from test_browser import CHROMIUM, browser, free_port, start_server  # noqa: F401 (fixture)
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
 
 
 # Everything on the loopback address, with a token of its own (Ray authenticates its clients).
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
 
 
-@pytest.fixture(scope="module")
-def cluster(mnist_root):
-    port = free_port()
+def start_cluster(mnist_root, port: int | None = None):
+    """`ray start --head --block` on the loopback address with two CPUs; (address, process) once it answers."""
+    port = port or free_port()
     ray = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
     proc = subprocess.Popen(
         [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
@@ -43,13 +46,17 @@ def cluster(mnist_root):
         check = subprocess.run([ray, "status", f"--address={address}"], capture_output=True, text=True,
                                env={**os.environ, **RAY_ENV})
         if check.returncode == 0:
-            break
+            return address, proc
         if proc.poll() is not None:
             pytest.fail(f"ray start failed: {proc.stderr.read()[-2000:]}")
         time.sleep(1)
-    else:
-        stop(proc)
-        pytest.fail("the Ray cluster did not come up within 90 s")
+    stop(proc)
+    pytest.fail("the Ray cluster did not come up within 90 s")
+
+
+@pytest.fixture(scope="module")
+def cluster(mnist_root):
+    address, proc = start_cluster(mnist_root)
     yield address
     stop(proc)
 
@@ -84,6 +91,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@needs_chromium
 def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_server(
         browser, mnist_root, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect
@@ -108,6 +116,7 @@ def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_s
     assert not left, f"the local Ray outlived its server: {left}"
 
 
+@needs_chromium
 def test_two_servers_train_on_one_ray_cluster(cluster, browser, mnist_root):  # noqa: F811
     from playwright.sync_api import expect
     env = {**RAY_ENV, "MNIST_BACKEND": "ray", "RAY_ADDRESS": cluster}
@@ -133,3 +142,87 @@ def test_two_servers_train_on_one_ray_cluster(cluster, browser, mnist_root):  # 
         for _, proc in servers:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+# A server's driver, in a process of its own: Ray's driver ends its whole process when the head stays away
+# for RAY_gcs_rpc_server_reconnect_timeout_s (lowered here to keep the test short); the backend must not.
+HEAD_LOSS_DRIVER = """
+import json, sys, time
+from mnist_core import TrainConfig
+from mnist_ray import RayBackend, RayUnavailable
+
+def say(**news):
+    print(json.dumps(news), flush=True)
+
+def try_training(event):
+    start = time.monotonic()
+    try:
+        job = backend.submit(TrainConfig(epochs=1))
+    except RayUnavailable as exc:
+        return say(event=event, outcome="RayUnavailable", message=str(exc), seconds=time.monotonic() - start)
+    job.wait(180)
+    say(event=event, outcome=job.status, message=job.result and job.result.message, seconds=time.monotonic() - start)
+
+backend = RayBackend(address=sys.argv[1], connect_timeout=5)
+job = backend.submit(TrainConfig(model="cnn", epochs=20, batch_size=256))
+while job.status != "running" and not job.done:
+    time.sleep(0.05)
+say(event="running", status=job.status)
+sys.stdin.readline()                    # the head's whole process group is killed now
+lost = time.monotonic()
+job.wait(120)
+say(event="ended", outcome=job.status, message=job.result and job.result.message, seconds=time.monotonic() - lost)
+try_training("submit while away")
+time.sleep(max(0.0, float(sys.argv[2]) + 5 - (time.monotonic() - lost)))
+try_training("submit after Ray's own timeout")
+sys.stdin.readline()                    # a head is back on the same address
+try_training("submit when back")
+"""
+
+
+def test_a_lost_head_fails_its_runs_and_submits_say_so_within_the_timeout(mnist_root):
+    from mnist_ray import CALL_TIMEOUT_SECONDS, HEAD_LOST_SECONDS
+    from conftest import ROOT
+    limit = HEAD_LOST_SECONDS + CALL_TIMEOUT_SECONDS       # the backend's stated bound on noticing a lost head
+    ray_exit_seconds = 15
+    address, head = start_cluster(mnist_root)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", HEAD_LOSS_DRIVER, address, str(ray_exit_seconds)], cwd=ROOT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, **RAY_ENV, "MNIST_DATA_DIR": str(mnist_root),
+             "RAY_gcs_rpc_server_reconnect_timeout_s": str(ray_exit_seconds)})
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in driver.stdout], daemon=True).start()
+
+    def news(timeout):
+        try:
+            return json.loads(lines.get(timeout=timeout))
+        except queue.Empty:
+            pytest.fail(f"no word from the driver for {timeout} s (exit status {driver.poll()})")
+
+    back = None
+    try:
+        assert news(180)["status"] == "running"
+        os.killpg(head.pid, signal.SIGKILL)           # the head node and every process it started
+        head.wait(timeout=30)
+        driver.stdin.write("killed\n")
+        driver.stdin.flush()
+        ended = news(limit + 30)
+        assert ended["outcome"] == "failed" and "stopped answering" in ended["message"]
+        assert ended["seconds"] < limit
+        for event in ("submit while away", "submit after Ray's own timeout"):
+            refused = news(limit + ray_exit_seconds + 30)
+            assert refused["event"] == event and refused["outcome"] == "RayUnavailable", refused
+            assert "not reachable" in refused["message"] and refused["seconds"] < limit
+        back = start_cluster(mnist_root, port=int(address.rpartition(":")[2]))[1]
+        driver.stdin.write("back\n")
+        driver.stdin.flush()
+        again = news(240)
+        assert again["outcome"] == "completed", again
+        assert driver.wait(timeout=30) == 0            # alive to the end: Ray never ended the process
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for proc in (head, back):
+            if proc is not None and proc.poll() is None:
+                stop(proc)
