@@ -25,14 +25,19 @@ import asyncio
 import logging
 import os
 import queue
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-if not os.environ.get("RAY_ADDRESS"):
-    # A local Ray serves this machine alone: keep its processes on the loopback address.
+if urlparse("//" + os.environ.get("RAY_ADDRESS", "")).hostname in (None, "localhost", "127.0.0.1"):
+    # A local Ray, or a cluster on this machine's loopback address: stay on loopback (Ray would otherwise
+    # put its own processes, and reach the head, on the machine's network address).
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 # Ray's driver ends its whole process when the cluster's head (its GCS) stays unreachable this long; for
@@ -413,3 +418,36 @@ class RayBackend:
             jobs = list(self._jobs.values())
         for job in jobs:
             job.stop()
+
+
+def start_head(port: int, num_cpus: int = 2, env: dict | None = None, timeout: float = 90) -> subprocess.Popen:
+    """A one-machine cluster for trying things out: ``ray start --head --block`` on the loopback address in a
+    session of its own (``stop_head`` ends all its processes), returned once it answers at
+    ``127.0.0.1:port``; RayUnavailable (with Ray's last words) when it does not come up."""
+    ray_cli = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **(env or {})}
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         f"--num-cpus={num_cpus}", "--include-dashboard=false", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run([ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True,
+                          env=env).returncode == 0:
+            return head
+        if head.poll() is not None:
+            raise RayUnavailable(f"ray start failed: {head.stderr.read()[-2000:]}")
+        time.sleep(1)
+    stop_head(head)
+    raise RayUnavailable(f"the Ray head did not come up within {timeout:g} s")
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    """End a ``start_head`` cluster: all its processes share the session it made (Ctrl+C, then a kill)."""
+    if head.poll() is None:
+        os.killpg(head.pid, signal.SIGINT)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()

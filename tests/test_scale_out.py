@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from test_browser import CHROMIUM, browser, free_port, start_server  # noqa: F401 (fixture)
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+from mnist_ray import stop_head  # noqa: E402
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
 
 
@@ -32,42 +32,21 @@ RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "
 
 
 def start_cluster(mnist_root, port: int | None = None):
-    """`ray start --head --block` on the loopback address with two CPUs; (address, process) once it answers."""
+    """A `ray start --head --block` cluster on the loopback address with two CPUs: (address, process)."""
+    from mnist_ray import RayUnavailable, start_head
     port = port or free_port()
-    ray = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
-    proc = subprocess.Popen(
-        [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats"],
-        env={**os.environ, **RAY_ENV, "MNIST_DATA_DIR": str(mnist_root)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
-    address = f"127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        check = subprocess.run([ray, "status", f"--address={address}"], capture_output=True, text=True,
-                               env={**os.environ, **RAY_ENV})
-        if check.returncode == 0:
-            return address, proc
-        if proc.poll() is not None:
-            pytest.fail(f"ray start failed: {proc.stderr.read()[-2000:]}")
-        time.sleep(1)
-    stop(proc)
-    pytest.fail("the Ray cluster did not come up within 90 s")
+    try:
+        head = start_head(port, num_cpus=2, env={**RAY_ENV, "MNIST_DATA_DIR": str(mnist_root)})
+    except RayUnavailable as exc:
+        pytest.fail(str(exc))
+    return f"127.0.0.1:{port}", head
 
 
 @pytest.fixture(scope="module")
 def cluster(mnist_root):
     address, proc = start_cluster(mnist_root)
     yield address
-    stop(proc)
-
-
-def stop(proc) -> None:
-    """The cluster's processes share the session `ray start` made: end them all, as Ctrl+C would."""
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_head(proc)
 
 
 def descendants(pid: int) -> set[int]:
@@ -224,5 +203,5 @@ def test_a_lost_head_fails_its_runs_and_submits_say_so_within_the_timeout(mnist_
         if driver.poll() is None:
             driver.kill()
         for proc in (head, back):
-            if proc is not None and proc.poll() is None:
-                stop(proc)
+            if proc is not None:
+                stop_head(proc)
