@@ -5,12 +5,14 @@ for each, the seconds from submit to its finished result, in-process with one
 training slot against Ray with one and with two worker CPUs on this machine.
 Each backend runs in a fresh process (one Ray per process).
 
-Memory: `streamlit run` with each backend, one Chromium page pressing Train 20
-times (the default settings), then the server's resident memory and, with Ray,
-the memory of Ray's own processes (the server's descendants).
+Memory: `streamlit run` with each backend (with Ray: pointed at a
+`ray start --head` cluster of two CPUs that this script starts and stops),
+one Chromium page pressing Train 20 times (the default settings), then the
+server's resident memory and, with Ray, the summed memory of the cluster's
+processes.
 
     MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py
-    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py --part memory --trainings 20 --backends thread
+    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_backends.py --part memory --trainings 20
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -71,7 +74,7 @@ def throughput() -> dict:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Ray's processes, when the server started a local Ray)."""
+    """Every process below ``pid`` (a Ray head's GCS, raylet, workers...)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -87,25 +90,38 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def tree_rss_mb(pid: int) -> dict:
+def ray_rss_mb(head_pid: int) -> dict:
+    """The summed resident memory of a Ray cluster's processes: the ``ray start`` process and all below it."""
     from bench_page import rss_mb
-    others = []
-    for child in descendants(pid):
+    pids = [head_pid, *descendants(head_pid)]
+    total = 0.0
+    for pid in pids:
         try:
-            others.append(rss_mb(child)["total"] or 0)
+            total += rss_mb(pid)["total"] or 0
         except OSError:
             pass
-    return {"server": rss_mb(pid), "ray_processes_mb": round(sum(others), 1), "ray_process_count": len(others)}
+    return {"ray_processes_mb": round(total, 1), "ray_process_count": len(pids)}
 
 
 def memory(trainings: int, backends: list[str]) -> dict:
+    """Per backend: a server (with Ray: pointed at a fresh `ray start --head` cluster of two CPUs), one
+    Chromium page pressing Train ``trainings`` times, then the memory of the server and of Ray's processes."""
     from playwright.sync_api import sync_playwright
 
-    from bench_page import CHROMIUM_ARGS, start_server
+    from bench_page import CHROMIUM_ARGS, free_port, rss_mb, start_server
+    from mnist_core.jobs import BACKEND_ENV
     results = {}
     for backend in backends:
-        proc, url = start_server({**os.environ, "MNIST_BACKEND": backend})
+        env, head = {**os.environ, BACKEND_ENV: backend}, None
+        if backend == "ray":
+            from mnist_ray import start_head, stop_head
+            port = free_port()
+            ray_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+            head = start_head(port, num_cpus=2, env=ray_env)
+            env.update(ray_env, RAY_ADDRESS=f"127.0.0.1:{port}")
+        proc, url = start_server(env)
         try:
+            started = time.perf_counter()
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 1600})
@@ -113,13 +129,19 @@ def memory(trainings: int, backends: list[str]) -> dict:
                 for n in range(1, trainings + 1):
                     page.get_by_role("button", name="Train", exact=True).click()
                     page.get_by_text(f"Classified by run #{n} ").wait_for(timeout=180_000)
+                worker = page.get_by_text("Ray node").first.inner_text() if backend == "ray" else None
                 browser.close()
             time.sleep(2)
-            results[backend] = {"trainings": trainings, **tree_rss_mb(proc.pid)}
+            results[backend] = {"trainings": trainings, "seconds": round(time.perf_counter() - started, 1),
+                                "server": rss_mb(proc.pid), "server_processes": 1 + len(descendants(proc.pid)),
+                                **(ray_rss_mb(head.pid) if head else {}), **({"a_run_trained_by": worker}
+                                                                              if worker else {})}
             print(backend, results[backend], file=sys.stderr)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+            if head is not None:
+                stop_head(head)
     return results
 
 
@@ -128,7 +150,8 @@ def main() -> None:
     parser.add_argument("--part", choices=["throughput", "memory", "all"], default="all")
     parser.add_argument("--trainings", type=int, default=20, help="trainings before the memory is read")
     parser.add_argument("--backends", nargs="+", default=["thread", "ray"], choices=["thread", "ray"],
-                        help="the page's backends to measure the memory of (ray needs RAY_ADDRESS: a cluster)")
+                        help="the page's backends to measure the memory of (ray: on a `ray start --head` "
+                             "cluster this script starts)")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(HERE / "results" / "backends.json"))
     args = parser.parse_args()

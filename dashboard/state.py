@@ -9,7 +9,6 @@ workspace's runs again by the ``ws`` in the address.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import threading
 import time
@@ -35,12 +34,8 @@ GIL_SWITCH_SECONDS = 0.0005
 
 @st.cache_resource
 def backend():
-    """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray); one per server process."""
-    if os.environ.get("MNIST_BACKEND") == "ray" and not os.environ.get("RAY_ADDRESS"):
-        # A Ray started inside the Streamlit server took trainings but never ran them (its workers waited
-        # on the cluster's store); a cluster of its own (ray start --head) works: say so, never hang.
-        raise ValueError("The page's Ray backend needs a running Ray cluster: start one with "
-                         "`ray start --head --port=6379` and set RAY_ADDRESS=127.0.0.1:6379 (README, Scale out).")
+    """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray: ``RAY_ADDRESS``'s cluster, else a
+    local Ray that ends with this server); one per server process."""
     b = get_backend()
     if b.name == "thread":
         sys.setswitchinterval(GIL_SWITCH_SECONDS)

@@ -175,6 +175,8 @@ class Job:
 
     def _finish(self, result: JobResult) -> None:
         with self._cond:
+            if self._result is not None:  # the first result stands (a backend may hear of a lost worker twice)
+                return
             if result.epoch_costs and len(result.epoch_costs) > len(self._epochs):
                 # a driver that did not stream every epoch: take them from the result
                 self._epochs = [EpochReport(i + 1, c, a, None, result.train_seconds, self.config.epochs)
