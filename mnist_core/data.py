@@ -148,11 +148,15 @@ _FIX = (
 )
 
 
+def _idx_sizes(magic: int) -> tuple[int, int]:
+    """(header bytes, bytes per item) of an IDX file: images (2051) of 28x28 bytes, or labels (2049)."""
+    return (16, 28 * 28) if magic == 2051 else (8, 1)
+
+
 def _check_layout(path: Path, stem: str, folder: str) -> None:
     """Header and size, cheap: catches truncated and non-IDX files."""
     magic, count = _IDX_LAYOUT[stem]
-    item_bytes = 28 * 28 if magic == 2051 else 1
-    header_len = 16 if magic == 2051 else 8
+    header_len, item_bytes = _idx_sizes(magic)
     expected = header_len + count * item_bytes
     try:
         with open(path, "rb") as f:
@@ -284,12 +288,12 @@ def _read_idx(path: Path, folder: str) -> torch.Tensor:
     labels (N,). Read here rather than through torchvision's reader, whose import alone takes about 1.2 s;
     torchvision is imported only to download."""
     magic, count = _IDX_LAYOUT[path.name]
-    header_len = 16 if magic == 2051 else 8
+    header_len, item_bytes = _idx_sizes(magic)
     try:
         raw = bytearray(path.resolve().read_bytes())
     except OSError as exc:
         raise DataError(f"{path}: could not be read ({exc.strerror}). " + _FIX.format(folder=folder)) from None
-    if len(raw) != header_len + count * (784 if magic == 2051 else 1):
+    if len(raw) != header_len + count * item_bytes:
         raise DataError(f"{path}: changed while it was read. " + _FIX.format(folder=folder))
     tensor = torch.frombuffer(raw, dtype=torch.uint8, offset=header_len)
     return tensor.view(count, 28, 28) if magic == 2051 else tensor

@@ -266,9 +266,7 @@ class ThreadBackend:
 
     def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None) -> Job:
         """Queue a training (a fine-tuning with ``start``); ValueError at once for settings that cannot train."""
-        config.validate()
-        resolve_device(config.device)
-        job = Job(config, data, start)
+        job = self._checked_job(config, data, start)
         job._on_stop.append(lambda: self._drop_if_queued(job))
         with self._cond:
             self._queue.append(job)
@@ -314,11 +312,16 @@ class ThreadBackend:
                  on_epoch: Callable[[EpochReport], None] | None = None) -> Job:
         """Train in the calling thread, now, reporting each epoch as it ends (the CLI's way: nothing else runs
         in its process, and torch trains faster in the main thread than in a background one)."""
-        config.validate()
-        resolve_device(config.device)
-        job = Job(config, data)
+        job = self._checked_job(config, data)
         self._run(job, on_epoch)
         return job
+
+    @staticmethod
+    def _checked_job(config: TrainConfig, data: DataSpec, start: StartFrom | None = None) -> Job:
+        """A job for settings that can train here; ValueError, with the reason, for any that cannot."""
+        config.validate()
+        resolve_device(config.device)
+        return Job(config, data, start)
 
     def _run(self, job: Job, on_epoch: Callable[[EpochReport], None] | None = None) -> None:
         worker = f"{worker_name()}, {threading.current_thread().name}"
