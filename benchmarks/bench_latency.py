@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_page import CHROMIUM_ARGS, HERE, ROOT, start_server
+from bench_page import CHROMIUM_ARGS, HERE, IDLE, ROOT, start_server
 
-IDLE = '[data-test-script-state="notRunning"]'
+sys.path.insert(0, str(ROOT / "tests"))
+from test_browser import draw_on  # noqa: E402  (the tests' mouse strokes)
 BUDGETS = {  # seconds
     "cold_first_train": 3.0,
     "train_to_first_epoch": 0.5,
@@ -49,16 +50,8 @@ def summary(xs: list[float]) -> dict:
             "all_s": [round(x, 3) for x in xs]}
 
 
-def stroke(page, points, steps: int = 10) -> None:
-    canvas = page.locator(".st-key-draw canvas.upper-canvas")
-    box = canvas.bounding_box()
-    for line in points:
-        page.mouse.move(box["x"] + line[0][0], box["y"] + line[0][1])
-        page.mouse.down()
-        for (x0, y0), (x1, y1) in zip(line, line[1:]):
-            for s in range(1, steps + 1):
-                page.mouse.move(box["x"] + x0 + (x1 - x0) * s / steps, box["y"] + y0 + (y1 - y0) * s / steps)
-        page.mouse.up()
+def stroke(page, points) -> None:
+    draw_on(page, page.locator(".st-key-draw canvas.upper-canvas"), points, steps=10)
 
 
 def finished(page, number: int) -> None:

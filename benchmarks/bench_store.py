@@ -24,9 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_page import CHROMIUM_ARGS, HERE, ROOT, rss_mb, start_server
-
-IDLE = '[data-test-script-state="notRunning"]'
+from bench_page import CHROMIUM_ARGS, HERE, IDLE, ROOT, rss_mb, start_server
 
 
 async def train_once(browser, url: str) -> float:
