@@ -1,25 +1,31 @@
 """What the run store costs the page: Train → finished page, and the server's memory with many runs.
 
-Runs the page as it is and the page of an earlier revision without the store (``--before``, checked out
-into a temporary git worktree), alternately, on the same machine in one run:
+Runs the page as it is ("store"), the same page with its store unreachable ("tab": every run kept in its
+browser tab only, the page's fallback, so the difference is what the store itself costs) and, with
+``--before``, the page of an earlier revision without the store (checked out into a temporary git worktree),
+alternately, on the same machine in one run:
 
 1. Train → finished page: one browser session presses Train (the tutorial's settings) and waits for the
    finished page, ``--rounds`` times per page, alternating; medians and their ratio.
 2. Memory: ``--workspaces`` browser sessions (pages kept open, as a class would), each training
    ``--runs`` one-epoch runs; the server's resident memory (VmRSS) afterwards, per page.
+3. The store's own work for one Train (``--part ops``, in this process, no browser): each write and read
+   the server makes for a default training, timed against a SQLite file, ``--repeats`` times; medians.
 
-    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_store.py --before REV
+    MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_store.py [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -83,21 +89,72 @@ def memory(cwd: Path, env: dict, workspaces: int, runs: int) -> dict:
     return {"rss_mb_after_warmup": before, "rss_mb_with_all_runs": after}
 
 
+def store_work(repeats: int) -> dict:
+    """Milliseconds of the store's work for one default training: the run created at Train, two heartbeats
+    (queued, running), ten epochs written as they end, the result, the workspace's runs read by the two
+    script runs (Train, then the finished page) and the model rebuilt from its stored checkpoint."""
+    sys.path.insert(0, str(ROOT))
+    from dashboard.store import RunStore
+    from mnist_core import TrainConfig, load_checkpoint
+    from mnist_core.jobs import ThreadBackend
+    job = ThreadBackend(slots=1).run_here(TrainConfig())
+    epochs = job.snapshot().epochs
+    runs = RunStore(f"sqlite:///{Path(tempfile.mkdtemp()) / 'runs.sqlite'}")
+    per_train = {"add_run": 1, "heartbeat": 2, "add_epoch": len(epochs), "finish_run": 1, "runs": 2,
+                 "checkpoint_and_load": 1}
+    ms: dict[str, list[float]] = {step: [] for step in per_train}
+
+    def timed(step, call):
+        start = time.perf_counter()
+        out = call()
+        ms[step].append(1000 * (time.perf_counter() - start))
+        return out
+    for _ in range(repeats):
+        ws = runs.new_workspace()
+        stored, _ = timed("add_run", lambda: runs.add_run(ws, job.config.to_dict()))
+        for status in ("queued", "running"):
+            timed("heartbeat", lambda: runs.heartbeat(stored.id, status=status, device="cpu", worker="bench"))
+        for report in epochs:
+            timed("add_epoch", lambda: runs.add_epoch(stored.id, report))
+        timed("finish_run", lambda: runs.finish_run(stored.id, job.result))
+        for _ in range(2):
+            timed("runs", lambda: runs.runs(ws))
+        timed("checkpoint_and_load", lambda: load_checkpoint(io.BytesIO(runs.checkpoint(stored.id)), device="cpu"))
+    median = {step: round(statistics.median(v), 2) for step, v in ms.items()}
+    return {"repeats": repeats, "median_ms": median, "times_per_train": per_train,
+            "per_train_ms": round(sum(median[k] * n for k, n in per_train.items()), 1),
+            "training_s_in_process": round(job.result.train_seconds, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", required=True, help="a git revision of the page without the store")
+    parser.add_argument("--before", help="also a git revision of the page before the store")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workspaces", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="measure Train → finished page only")
+    parser.add_argument("--part", choices=["page", "ops"], default="page",
+                        help="page: the pages in a browser (1, 2); ops: the store's own work (3)")
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default=str(HERE / "results" / "store.json"))
     args = parser.parse_args()
-    old = Path(tempfile.mkdtemp()) / "before"
-    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before], cwd=ROOT, check=True)
-    state = tempfile.mkdtemp()
-    pages = {"before": (old, {**os.environ}), "store": (ROOT, {**os.environ, "MNIST_STATE_DIR": state})}
-    report = {"before": subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT, text=True,
-                                       capture_output=True).stdout.strip(), "cpus": os.cpu_count()}
+    if args.part == "ops":
+        report = {"cpus": os.cpu_count(), "store_work": store_work(args.repeats)}
+        print(json.dumps(report), flush=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        return
+    scratch = Path(tempfile.mkdtemp())
+    (scratch / "not-a-folder").touch()  # a database under a file: the store cannot open it, so the page keeps
+    unreachable = f"sqlite:///{scratch / 'not-a-folder' / 'runs.sqlite'}"  # runs in the tab
+    pages = {"tab": (ROOT, {**os.environ, "MNIST_DB_URL": unreachable}),
+             "store": (ROOT, {**os.environ, "MNIST_STATE_DIR": str(scratch / "state")})}
+    report = {"cpus": os.cpu_count()}
+    old = scratch / "before"
+    if args.before:
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before], cwd=ROOT, check=True)
+        pages = {"before": (old, {**os.environ, "MNIST_STATE_DIR": str(scratch / "state-before")}), **pages}
+        report["before"] = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT, text=True,
+                                          capture_output=True).stdout.strip()
     try:
         servers = {name: start_server(env, cwd) for name, (cwd, env) in pages.items()}
         try:
@@ -113,20 +170,21 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
         report["train_to_page_s"] = times
-        report["train_to_page_median_s"] = {k: statistics.median(v) for k, v in times.items()}
-        report["train_to_page_ratio"] = round(report["train_to_page_median_s"]["store"]
-                                              / report["train_to_page_median_s"]["before"], 3)
+        median = report["train_to_page_median_s"] = {k: statistics.median(v) for k, v in times.items()}
+        report["train_to_page_ratio"] = {f"store/{k}": round(median["store"] / median[k], 3)
+                                         for k in pages if k != "store"}
         print(json.dumps(report), flush=True)
         if args.no_memory:
             return
         report["memory"] = {name: memory(cwd, {**env, "MNIST_STATE_DIR": tempfile.mkdtemp()}, args.workspaces,
                                          args.runs) for name, (cwd, env) in pages.items()}
-        report["memory"]["workspaces"], report["memory"]["runs_each"] = args.workspaces, args.runs
         total = {k: report["memory"][k]["rss_mb_with_all_runs"]["total"] for k in pages}
-        report["memory_ratio"] = round(total["store"] / total["before"], 3)
+        report["memory"]["workspaces"], report["memory"]["runs_each"] = args.workspaces, args.runs
+        report["memory_ratio"] = {f"store/{k}": round(total["store"] / total[k], 3) for k in pages if k != "store"}
         print(json.dumps(report["memory"]), flush=True)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+        if args.before:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 
 

@@ -379,7 +379,7 @@ class RayBackend:
                        f"the worker training it was lost ({exc.__class__.__name__}); train again")
         finally:
             if not job.done:
-                job._finish(JobResult("failed", message="the worker ended without a result; train again"))
+                self._fail(job, "the worker ended without a result; train again")
             with self._lock:
                 self._jobs.pop(job.id, None)
 

@@ -101,3 +101,12 @@ def test_the_fast_path_still_skips_the_hash(mnist_root, tmp_path, monkeypatch):
     load_mnist(mnist_root)
     load_mnist(mnist_root)
     assert len(hashed) == 4
+
+
+def test_a_file_that_changes_after_its_check_is_refused_when_read(mnist_root, tmp_path):
+    # the layout check passed; then the file was cut short before the read (a download replacing it, say)
+    raw = copy_raw(mnist_root, tmp_path)
+    path = raw / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: changed while it was read"):
+        data_mod._read_idx(path, str(tmp_path))
