@@ -54,7 +54,7 @@ def shared_page(run) -> None:
     shared_sidebar(run)
     state.show_notices()
     shared_section(run)
-    model_sections(run)
+    model_sections(state.latest_finished())  # None when the shared run ended without a model
     draw_section()
     upload_section()
 

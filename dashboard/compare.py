@@ -29,6 +29,7 @@ def compare_section() -> None:
         "run": r.number, **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
         "test accuracy (%)": round(100 * r.accuracy, 2) if r.accuracy is not None else None,
         "seconds": round(r.seconds, 2), "device": r.device, "status": r.status,
+        "shared": r.stored is not None and r.stored.share_token is not None,
     } for r in runs]
     right.dataframe(table, hide_index=True, width="stretch")
     with right.expander("Share, download or remove a run"):
@@ -39,7 +40,9 @@ def compare_section() -> None:
             ready = r.done and r.id is not None
             share.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
                          disabled=not ready, help="A read-only link to this run: its curves, its numbers and "
-                                                  "its model, for anyone who opens it.")
+                                                  "its model, for anyone who opens it." if r.id is not None else
+                                                  "The run store is unavailable: this run lives in this tab only "
+                                                  "and cannot be shared.")
             with download.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
             remove.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))

@@ -17,13 +17,21 @@ def shared_sidebar(run: Run) -> None:
                       for k, v in run.config.to_dict().items()], hide_index=True, width="stretch")
         st.button("Copy to my workspace", key="copy-shared", type="primary", on_click=state.copy_shared,
                   width="stretch", help="Keep this run beside your own, to compare and build on it.")
-        st.link_button("Open my own workspace", "?", width="stretch")
+        if st.session_state.ws is not None:  # the address named the viewer's own workspace too
+            st.link_button("Back to my workspace", f"?ws={st.session_state.ws}", width="stretch")
+        else:
+            st.link_button("Start a workspace of my own", "?", width="stretch",
+                           help="A new, empty page of your own, to train on.")
 
 
 def shared_section(run: Run) -> None:
     st.subheader(f"Shared run: {run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}, "
                  f"{len(run.costs)} epoch(s)")
-    st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
+    if state.latest_finished() is run:
+        st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
+    else:
+        st.info(f"Someone shared this run with you. It ended without a model to show ({run.status}): here are its "
+                "curve and numbers; drawings and photos below are read by the shipped model.")
     c1, c2, c3 = st.columns(3)
     c1.metric("Test accuracy", f"{100 * run.accuracy:.2f}%" if run.accuracy is not None else "—")
     c2.metric("Training time", f"{run.seconds:.2f} s")

@@ -40,6 +40,7 @@ def sync_url(settings: dict) -> None:
     wanted = to_query(settings)
     if st.session_state.ws is not None:
         wanted["ws"] = st.session_state.ws
+    wanted.update(st.session_state.unread)  # what the store could not read stays, for a reload once it is back
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -88,8 +89,12 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
             st.caption(f"This training: {estimate_work(config).describe()} on a 2-core CPU (an estimate; a GPU "
                        "is faster).")
         st.button("Reset to the tutorial", key="reset", on_click=reset_to_tutorial, width="stretch")
-        st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
-                   "your runs. To show someone a run, use its Share button (under Compare runs).")
+        if st.session_state.ws is None:
+            st.caption("The run store is unavailable: your runs are kept in this browser tab only, and a reload "
+                       "loses them. The settings are in the page's address.")
+        else:
+            st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
+                       "your runs. To show someone a run, use its Share button (under Compare runs).")
     sync_url(settings)
     return config, train_clicked, sweep_clicked
 

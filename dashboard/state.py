@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard.runs import ENDED, Run
 from dashboard.settings import KEYS, from_query
-from dashboard.store import MAX_RUNS, RunStore, StoredRun, StoreUnavailable, kept_days
+from dashboard.store import KEEP_DAYS, MAX_RUNS, RunStore, StoredRun, StoreUnavailable, UnknownWorkspace, kept_days
 from dashboard.text import plain
 from mnist_core import load_checkpoint
 from mnist_core.checkpoint import pretrained_path
@@ -63,8 +63,18 @@ RECORD_POLL_SECONDS = 0.25
 def store() -> RunStore:
     """The run store (MNIST_DB_URL, else SQLite under MNIST_STATE_DIR); old workspaces are pruned once per start."""
     runs = RunStore()
-    runs.prune()
+    runs.prune(keep_days())
     return runs
+
+
+@st.cache_resource
+def keep_days() -> int:
+    """Days an unseen workspace is kept (MNIST_KEEP_DAYS; a value that is not a number of days: said, default)."""
+    try:
+        return kept_days()
+    except ValueError as exc:
+        st.error(f"{exc}; unseen workspaces are kept {KEEP_DAYS} days.")
+        return KEEP_DAYS
 
 
 @st.cache_resource
@@ -117,18 +127,22 @@ def init_session() -> None:
         return
     ss.canvas_key = 0
     ss.notices = []
-    ss.ended_empty = []  # runs that ended with nothing to keep, and why
+    ss.lasting = []      # notes kept on show until the next training is submitted (runs ended empty, let go)
     ss.seen_done = set()
     ss.offline = []      # runs the store could not take: this tab keeps them
     ss.run_list = []
     ss.share_links = {}
+    ss.unread = {}       # the address's ws / run while the store cannot read them: kept in the address
     params = st.query_params.to_dict()
     settings = from_query(params)
     for key in KEYS:
         ss[key] = settings[key]
     ss.shared = open_shared(params.get("run"))
     # a share link's viewer gets a workspace when they copy the run into one, not for looking
-    ss.ws = open_workspace(params.get("ws")) if ss.shared is None or "ws" in params else None
+    if ss.shared is None:
+        ss.ws = open_workspace(params.get("ws"))
+    else:
+        ss.ws = viewers_workspace(params.get("ws"))
 
 
 def open_workspace(ws: str | None) -> str | None:
@@ -139,15 +153,30 @@ def open_workspace(ws: str | None) -> str | None:
             notify("warning", "The address's workspace id is not valid; here is a new, empty workspace.")
             ws = None
         elif ws is not None and not runs.has_workspace(ws):
-            notify("warning", f"No workspace {plain(ws)} here (workspaces unseen for {kept_days()} days are "
+            notify("warning", f"No workspace {plain(ws)} here (workspaces unseen for {keep_days()} days are "
                               "removed); here is a new, empty workspace.")
             ws = None
         ws = ws or runs.new_workspace()
         runs.touch(ws)
         return ws
     except StoreUnavailable as exc:
+        if ws is not None:
+            st.session_state.unread["ws"] = ws  # the address keeps it, for a reload once the store is back
         notify("error", f"The run store is unavailable ({exc}): runs are kept in this browser tab only.")
         return None
+
+
+def viewers_workspace(ws: str | None) -> str | None:
+    """A share link's viewer's own workspace, when the address names one that exists (never a new one)."""
+    if ws is None:
+        return None
+    try:
+        if RunStore.valid_id(ws) and store().has_workspace(ws):
+            return ws
+    except StoreUnavailable:
+        return None
+    notify("warning", f"No workspace {plain(ws)} here; Copy to my workspace will make you a new one.")
+    return None
 
 
 def open_shared(token: str | None) -> Run | None:
@@ -157,10 +186,12 @@ def open_shared(token: str | None) -> Run | None:
     try:
         stored = store().shared_run(token)
     except StoreUnavailable as exc:
+        st.session_state.unread["run"] = token  # the address keeps it, for a reload once the store is back
         notify("error", f"The shared run cannot be read now: the run store is unavailable ({exc}).")
         return None
     if stored is None:
-        notify("warning", "This share link names no run (it may have been mistyped); here is the page as new.")
+        notify("warning", "This share link names no run: it may have been mistyped, or its owner removed the run. "
+                          "Here is the page as new.")
         return None
     return as_run(stored)
 
@@ -196,13 +227,14 @@ def runs() -> list[Run]:
     return st.session_state.run_list
 
 
-def notify(level: str, message: str) -> None:
-    """A message shown once, at the top of the training section."""
-    st.session_state.notices.append((level, message))
+def notify(level: str, message: str, lasting: bool = False) -> None:
+    """A message at the top of the training section: shown once, or ``lasting`` until the next training is
+    submitted (what happened to a run must outlive the redraw when the training ends)."""
+    (st.session_state.lasting if lasting else st.session_state.notices).append((level, message))
 
 
 def show_notices() -> None:
-    for level, message in st.session_state.notices + st.session_state.ended_empty:
+    for level, message in st.session_state.notices + st.session_state.lasting:
         getattr(st, level)(message)
     st.session_state.notices = []
 
@@ -225,12 +257,17 @@ def add_run(job: Job) -> Run:
         threading.Thread(target=record, args=(runs, stored.id, job, live_jobs()), daemon=True,
                          name=f"record-run-{stored.id}").start()
         run = as_run(stored)
-        ss.run_list = [r for r in ss.run_list if r.id is None or r.number not in let_go]
-        for number in let_go:
-            notify("info", f"Run #{number} was let go: a workspace keeps at most {MAX_RUNS} runs "
-                           "(the oldest unshared ones go first).")
+        note_let_go(let_go)
     ss.run_list.append(run)
     return run
+
+
+def note_let_go(numbers: list[int]) -> None:
+    ss = st.session_state
+    ss.run_list = [r for r in ss.run_list if r.id is None or r.number not in numbers]
+    for number in numbers:
+        notify("info", f"Run #{number} was let go: a workspace keeps at most {MAX_RUNS} runs (the oldest "
+                       "unshared ones go first).", lasting=True)
 
 
 def remove_run(number: int) -> None:
@@ -257,26 +294,39 @@ def share_run(number: int) -> None:
     except StoreUnavailable as exc:
         notify("error", f"Run #{number} cannot be shared now: the run store is unavailable ({exc}).")
         return
+    except UnknownWorkspace:
+        notify("warning", f"Run #{number} is no longer in this workspace (removed in another tab?).")
+        return
     ss.share_links[number] = share_url(token)
 
 
 def share_url(token: str) -> str:
-    base = st.context.url or ""
-    return f"{base}?run={token}"
+    base = (st.context.url or "").rstrip("/")
+    return f"{base}/?run={token}"
 
 
 def copy_shared() -> None:
     """Copy the shared run on show into the visitor's workspace, and show that workspace."""
     ss = st.session_state
+    token, copy = ss.shared.stored.share_token, None
     try:
-        ss.ws = ss.ws or store().new_workspace()
-        store().touch(ss.ws)
-        copy = store().copy_to_workspace(ss.shared.stored.share_token, ss.ws)
+        if store().shared_run(token) is not None:  # still there: a workspace for it, then the copy
+            ss.ws = ss.ws or store().new_workspace()
+            store().touch(ss.ws)
+            copy, let_go = store().copy_to_workspace(token, ss.ws)
     except StoreUnavailable as exc:
         notify("error", f"The run cannot be copied now: the run store is unavailable ({exc}).")
         return
-    notify("success", f"Copied into your workspace as run #{copy.number}.")
+    except UnknownWorkspace:
+        pass  # removed between the two reads
     ss.shared = None
+    if copy is None:
+        notify("warning", "This run was removed by its owner after you opened it: there is nothing to copy. "
+                          "Here is the page as new.")
+        ss.ws = ss.ws or open_workspace(None)
+        return
+    notify("success", f"Copied into your workspace as run #{copy.number}.")
+    note_let_go(let_go)
 
 
 def settle_runs() -> bool:
@@ -286,19 +336,20 @@ def settle_runs() -> bool:
     for run in [r for r in load_runs() if r.done and not r.costs]:
         remove_run(run.number)  # what it has to say stays on show until the next training is submitted
         if run.status == "failed":
-            ss.ended_empty.append(("error", f"Run #{run.number} failed: {run.message}"))
+            notify("error", f"Run #{run.number} failed: {run.message}", lasting=True)
         else:
-            ss.ended_empty.append(("info", f"Run #{run.number} was stopped before its first epoch ended; "
-                                           "there is nothing to keep."))
+            notify("info", f"Run #{run.number} was stopped before its first epoch ended; there is nothing to "
+                           "keep.", lasting=True)
     ss.seen_done = {r.number for r in runs() if r.done}
     return len(ss.seen_done) < len(runs())
 
 
 def latest_finished() -> Run | None:
-    """The run whose model the page uses: the shared one on show, else the visitor's latest trained."""
-    if st.session_state.shared is not None:
-        return st.session_state.shared
-    done = [r for r in runs() if r.done and r.evaluation is not None and r.has_model]
+    """The run whose model the page uses: the shared one on show (when it ended with a model), else the
+    visitor's latest trained."""
+    shared = st.session_state.shared
+    candidates = [shared] if shared is not None else [r for r in runs() if r.done]
+    done = [r for r in candidates if r.evaluation is not None and r.has_model]
     return done[-1] if done else None
 
 

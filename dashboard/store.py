@@ -123,8 +123,18 @@ def _guarded(method):
 
 
 def kept_days() -> int:
-    """How long an unseen workspace is kept: MNIST_KEEP_DAYS, else KEEP_DAYS."""
-    return int(os.environ.get("MNIST_KEEP_DAYS") or KEEP_DAYS)
+    """How long an unseen workspace is kept: MNIST_KEEP_DAYS, else KEEP_DAYS; ValueError, in words, for a value
+    that is not a whole number of days."""
+    raw = os.environ.get("MNIST_KEEP_DAYS", "").strip()
+    if not raw:
+        return KEEP_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ValueError(f"MNIST_KEEP_DAYS must be a whole number of days, 0 or more, not {raw!r}")
+    return days
 
 
 def default_url() -> str:
@@ -370,12 +380,13 @@ class RunStore:
         return found[0] if found else None
 
     @_guarded
-    def copy_to_workspace(self, token: str, ws: str) -> StoredRun:
-        """A copy of the shared run in ``ws`` (not shared itself)."""
+    def copy_to_workspace(self, token: str, ws: str) -> tuple[StoredRun, list[int]]:
+        """A copy of the shared run in ``ws`` (not shared itself); the numbers of the runs let go to keep
+        MAX_RUNS."""
         source = self.shared_run(token)
         if source is None:
             raise UnknownWorkspace("this share link names no run")
-        copy, _ = self.add_run(ws, source.config)
+        copy, let_go = self.add_run(ws, source.config)
         with self.engine.begin() as conn:
             blob = conn.execute(sa.select(runs_table.c.checkpoint, runs_table.c.evaluation)
                                 .where(runs_table.c.id == source.id)).first()
@@ -385,7 +396,7 @@ class RunStore:
                 has_checkpoint=source.has_checkpoint, updated=time.time()))
             if source.epochs:
                 conn.execute(epochs_table.insert(), [{**e, "run": copy.id} for e in source.epochs])
-        return self._runs(ws, only=copy.id)[0]
+        return self._runs(ws, only=copy.id)[0], let_go
 
     # ------------------------------------------------------------------ retention
     @_guarded

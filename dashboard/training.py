@@ -31,7 +31,7 @@ def submit(configs: list[TrainConfig]) -> None:
 def training_section(configs: list[TrainConfig]) -> None:
     st.subheader("Training, live")
     if configs:
-        st.session_state.ended_empty = []
+        st.session_state.lasting = []
         submit(configs)
     training = state.settle_runs()
     state.show_notices()

@@ -378,12 +378,15 @@ def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):
     monkeypatch.setenv("MNIST_DB_URL", f"postgresql+psycopg://nobody@127.0.0.1:{port}/runs")
     st.cache_resource.clear()
     try:
-        at = visit({})
+        at = visit({"ws": "A" * 22})
         assert any("run store is unavailable" in e.value for e in at.error)
         at.sidebar.slider(key="epochs").set_value(1)
         press(at)
         assert metric(at, "Test accuracy").value.endswith("%") and [r.number for r in at.session_state.run_list] == [1]
         assert any("Classified by run #1" in c.value for c in at.caption)
+        assert at.query_params["ws"] == "A" * 22                # kept for a reload once the store is back
+        assert any("kept in this browser tab only" in c.value for c in at.sidebar.caption)
+        assert visit({"run": "B" * 22}).query_params["run"] == "B" * 22
     finally:
         st.cache_resource.clear()
 
@@ -407,6 +410,68 @@ def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeyp
     at = visit({"ws": ws})
     assert any("was interrupted after 1 epoch(s)" in w.value for w in at.warning)
     assert at.session_state.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)
+
+
+def stored_runs(count: int, status: str = "interrupted"):
+    """A workspace in the page's store with ``count`` ended runs of one epoch each, without models."""
+    from dashboard.store import RunStore
+    from mnist_core import TrainConfig
+    from mnist_core.train import EpochReport
+    store = RunStore()
+    ws = store.new_workspace()
+    for _ in range(count):
+        run, _ = store.add_run(ws, TrainConfig(epochs=1).to_dict())
+        store.add_epoch(run.id, EpochReport(1, 0.6, 0.88, None, 0.2, 1))
+        store.heartbeat(run.id, status=status)
+    return store, ws
+
+
+def test_a_shared_run_without_a_model_shows_its_curve_and_drawings_use_the_shipped_model(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    store, ws = stored_runs(1)                                  # interrupted after its first epoch: no model
+    viewer = visit({"run": store.share(ws, 1)})
+    assert any("ended without a model to show (interrupted)" in i.value for i in viewer.info)
+    assert any("Classified by the shipped pretrained model" in c.value for c in viewer.caption)
+    assert not mistake_grid(viewer)
+
+
+def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    store, ws = stored_runs(2)
+    token = store.share(ws, 1)
+    owner, viewer = visit({"ws": ws}), visit({"ws": "not a workspace", "run": token})
+    assert viewer.session_state.ws is None                      # a bad ws beside a share link makes none
+    assert any("Copy to my workspace will make you a new one" in w.value for w in viewer.warning)
+    store.remove_run(ws, 1)
+    store.remove_run(ws, 2)                                     # both, in another tab
+    owner.button(key="share-2").click().run()
+    assert not owner.exception and any("no longer in this workspace" in w.value for w in owner.warning)
+    viewer.button(key="copy-shared").click().run()
+    assert not viewer.exception and any("removed by its owner" in w.value for w in viewer.warning)
+    assert viewer.session_state.shared is None and viewer.session_state.ws not in (None, ws)
+    assert not viewer.session_state.run_list
+
+
+def test_a_run_let_go_at_the_cap_is_still_said_when_the_training_has_ended(mnist_root, monkeypatch):
+    from dashboard.store import MAX_RUNS
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = stored_runs(MAX_RUNS)
+    at = visit({"ws": ws, "epochs": "1"})
+    press(at)                                                   # Train, then the redraw when it ended
+    assert any("Run #1 was let go" in i.value for i in at.info)
+    assert [r.number for r in at.session_state.run_list][:2] == [2, 3] and len(at.session_state.run_list) == MAX_RUNS
+
+
+def test_an_unreadable_keep_days_setting_is_a_message_and_the_default(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("MNIST_KEEP_DAYS", "abc")
+    st.cache_resource.clear()
+    try:
+        at = visit({"ws": "A" * 22})
+        assert any("MNIST_KEEP_DAYS must be a whole number" in e.value and "kept 30 days" in e.value for e in at.error)
+        assert any("unseen for 30 days" in w.value for w in at.warning) and at.session_state.ws
+    finally:
+        st.cache_resource.clear()
 
 
 def test_a_link_asking_for_hours_of_training_cannot_train(mnist_root, monkeypatch):

@@ -87,7 +87,8 @@ def test_workspaces_do_not_see_or_touch_each_other(store, result):
     assert [r.number for r in store.runs(a)] == [1]
     token = store.share(a, 1)
     assert token != a and store.shared_run(a) is None and store.shared_run(b) is None  # a workspace id is no token
-    copy = store.copy_to_workspace(token, b)
+    copy, let_go = store.copy_to_workspace(token, b)
+    assert let_go == []
     assert copy.workspace == b and copy.share_token is None and store.checkpoint(copy.id) == store.checkpoint(run.id)
     store.remove_run(b, copy.number)
     assert [r.number for r in store.runs(a)] == [1] and store.shared_run(token).id == run.id
@@ -124,6 +125,11 @@ def test_numbers_are_never_reused_and_the_oldest_unshared_finished_runs_go(store
     assert numbers[:3] == [1, 2, 5] and numbers[-1] == MAX_RUNS + 2
     store.remove_run(ws, MAX_RUNS + 2)
     assert store.add_run(ws, {})[0].number == MAX_RUNS + 3         # a removed run's number is not given again
+    other = store.new_workspace()
+    run, _ = store.add_run(other, {})
+    store.finish_run(run.id, result)
+    copy, gone = store.copy_to_workspace(store.share(other, 1), ws)  # a copy counts too, and says what went
+    assert gone == [5] and copy.number == MAX_RUNS + 4
 
 
 def test_prune_removes_unseen_workspaces_but_keeps_shared_runs(store, result):
