@@ -32,20 +32,20 @@ def compare_section() -> None:
         "shared": r.stored is not None and r.stored.share_token is not None,
     } for r in runs]
     right.dataframe(table, hide_index=True, width="stretch")
-    with right.expander("Share, download or remove a run"):
+    with st.expander("Share, download or remove a run"):
         # One row of buttons per run: a click names its run, whatever else changes on the page meanwhile.
         for r in runs:
-            name, share, download, remove = st.columns([4, 1.2, 1.6, 1.4], vertical_alignment="center")
-            name.text(label(r, keys) + ("" if r.done else " (training)"))
+            row = st.container(horizontal=True, vertical_alignment="center", key=f"run-row-{r.number}")
+            row.text(label(r, keys) + ("" if r.done else " (training)"))
             ready = r.done and r.id is not None
-            share.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
-                         disabled=not ready, help="A read-only link to this run: its curves, its numbers and "
-                                                  "its model, for anyone who opens it." if r.id is not None else
-                                                  "The run store is unavailable: this run lives in this tab only "
-                                                  "and cannot be shared.")
-            with download.popover("Download", disabled=not r.done or not r.has_model):
+            row.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
+                       disabled=not ready, help="A read-only link to this run: its curves, its numbers and its "
+                                                "model, for anyone who opens it." if r.id is not None else
+                                                "The run store is unavailable: this run lives in this tab only "
+                                                "and cannot be shared.")
+            with row.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
-            remove.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
+            row.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
             if r.number in st.session_state.share_links:
                 st.code(st.session_state.share_links[r.number], language=None)
                 st.caption("Anyone with this link sees this run read-only; it is not your workspace's address.")

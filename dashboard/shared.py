@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, state
-from dashboard.runs import Run
+from dashboard.runs import Run, advice
 from dashboard.settings import format_lr
 
 
@@ -30,8 +30,11 @@ def shared_section(run: Run) -> None:
     if state.latest_finished() is run:
         st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
     else:
-        st.info(f"Someone shared this run with you. It ended without a model to show ({run.status}): here are its "
-                "curve and numbers; drawings and photos below are read by the shipped model.")
+        st.info(f"Someone shared this run with you. It ended without a model to show ({run.status}): here is what "
+                "it recorded; drawings and photos below are read by the shipped model.")
+    tip = advice(run)
+    if tip:
+        getattr(st, tip[0])(tip[1])
     c1, c2, c3 = st.columns(3)
     c1.metric("Test accuracy", f"{100 * run.accuracy:.2f}%" if run.accuracy is not None else "—")
     c2.metric("Training time", f"{run.seconds:.2f} s")

@@ -67,13 +67,12 @@ def store() -> RunStore:
     return runs
 
 
-@st.cache_resource
 def keep_days() -> int:
-    """Days an unseen workspace is kept (MNIST_KEEP_DAYS; a value that is not a number of days: said, default)."""
+    """Days an unseen workspace is kept: MNIST_KEEP_DAYS, else (also when it is not a number of days, which
+    :func:`init_session` says) KEEP_DAYS."""
     try:
         return kept_days()
-    except ValueError as exc:
-        st.error(f"{exc}; unseen workspaces are kept {KEEP_DAYS} days.")
+    except ValueError:
         return KEEP_DAYS
 
 
@@ -133,6 +132,10 @@ def init_session() -> None:
     ss.run_list = []
     ss.share_links = {}
     ss.unread = {}       # the address's ws / run while the store cannot read them: kept in the address
+    try:
+        kept_days()
+    except ValueError as exc:
+        notify("error", f"{exc}; unseen workspaces are kept {KEEP_DAYS} days.")
     params = st.query_params.to_dict()
     settings = from_query(params)
     for key in KEYS:
@@ -322,7 +325,7 @@ def copy_shared() -> None:
     ss.shared = None
     if copy is None:
         notify("warning", "This run was removed by its owner after you opened it: there is nothing to copy. "
-                          "Here is the page as new.")
+                          + ("Here is your workspace." if ss.ws else "Here is the page as new."))
         ss.ws = ss.ws or open_workspace(None)
         return
     notify("success", f"Copied into your workspace as run #{copy.number}.")
