@@ -174,7 +174,7 @@ def viewers_workspace(ws: str | None) -> str | None:
     if ws is None:
         return None
     try:
-        if RunStore.valid_id(ws) and store().has_workspace(ws):
+        if store().has_workspace(ws):  # False for a malformed id too
             return ws
     except StoreUnavailable:
         return None
@@ -311,23 +311,20 @@ def share_url(token: str) -> str:
 def copy_shared() -> None:
     """Copy the shared run on show into the visitor's workspace, and show that workspace."""
     ss = st.session_state
-    token, copy = ss.shared.stored.share_token, None
-    try:
-        if store().shared_run(token) is not None:  # still there: a workspace for it, then the copy
-            ss.ws = ss.ws or store().new_workspace()
-            store().touch(ss.ws)
-            copy, let_go = store().copy_to_workspace(token, ss.ws)
+    try:  # a viewer without a workspace gets one here, made only when the run is still there
+        copy, let_go = store().copy_to_workspace(ss.shared.stored.share_token, ss.ws)
     except StoreUnavailable as exc:
         notify("error", f"The run cannot be copied now: the run store is unavailable ({exc}).")
         return
-    except UnknownWorkspace:
-        pass  # removed between the two reads
+    except UnknownWorkspace:  # its owner removed it meanwhile
+        copy = None
     ss.shared = None
     if copy is None:
         notify("warning", "This run was removed by its owner after you opened it: there is nothing to copy. "
                           + ("Here is your workspace." if ss.ws else "Here is the page as new."))
         ss.ws = ss.ws or open_workspace(None)
         return
+    ss.ws = copy.workspace
     notify("success", f"Copied into your workspace as run #{copy.number}.")
     note_let_go(let_go)
 

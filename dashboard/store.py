@@ -380,13 +380,13 @@ class RunStore:
         return found[0] if found else None
 
     @_guarded
-    def copy_to_workspace(self, token: str, ws: str) -> tuple[StoredRun, list[int]]:
-        """A copy of the shared run in ``ws`` (not shared itself); the numbers of the runs let go to keep
-        MAX_RUNS."""
+    def copy_to_workspace(self, token: str, ws: str | None = None) -> tuple[StoredRun, list[int]]:
+        """A copy of the shared run in ``ws`` (not shared itself), or in a new workspace, made only when the run
+        is there (see ``StoredRun.workspace``); the numbers of the runs let go to keep MAX_RUNS."""
         source = self.shared_run(token)
         if source is None:
             raise UnknownWorkspace("this share link names no run")
-        copy, let_go = self.add_run(ws, source.config)
+        copy, let_go = self.add_run(ws or self.new_workspace(), source.config)
         with self.engine.begin() as conn:
             blob = conn.execute(sa.select(runs_table.c.checkpoint, runs_table.c.evaluation)
                                 .where(runs_table.c.id == source.id)).first()

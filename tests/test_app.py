@@ -391,18 +391,27 @@ def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):
         st.cache_resource.clear()
 
 
-def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeypatch):
-    import sqlalchemy as sa
-
+def stored_runs(count: int, status: str = "interrupted", epochs: int = 1):
+    """A workspace in the page's store (MNIST_STATE_DIR) with ``count`` runs of ``epochs`` planned epochs,
+    each with its first epoch written and ``status``, without models."""
     from dashboard.store import RunStore
     from mnist_core import TrainConfig
     from mnist_core.train import EpochReport
-    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
-    store = RunStore()                                          # the page's store (MNIST_STATE_DIR)
+    store = RunStore()
     ws = store.new_workspace()
-    run, _ = store.add_run(ws, TrainConfig(epochs=5).to_dict())
-    store.add_epoch(run.id, EpochReport(1, 0.6, 0.88, None, 0.2, 5))
-    store.heartbeat(run.id, status="running")
+    for _ in range(count):
+        run, _ = store.add_run(ws, TrainConfig(epochs=epochs).to_dict())
+        store.add_epoch(run.id, EpochReport(1, 0.6, 0.88, None, 0.2, epochs))
+        store.heartbeat(run.id, status=status)
+    return store, ws
+
+
+def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeypatch):
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    store, ws = stored_runs(1, status="running", epochs=5)
+    run = store.runs(ws)[0]
     fresh = visit({"ws": ws})                                   # its server may still be training it
     assert any("Training run #1" in i.value for i in fresh.info)
     with store.engine.begin() as conn:                          # no news for an hour: that server stopped
@@ -410,20 +419,6 @@ def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeyp
     at = visit({"ws": ws})
     assert any("was interrupted after 1 epoch(s)" in w.value for w in at.warning)
     assert at.session_state.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)
-
-
-def stored_runs(count: int, status: str = "interrupted"):
-    """A workspace in the page's store with ``count`` ended runs of one epoch each, without models."""
-    from dashboard.store import RunStore
-    from mnist_core import TrainConfig
-    from mnist_core.train import EpochReport
-    store = RunStore()
-    ws = store.new_workspace()
-    for _ in range(count):
-        run, _ = store.add_run(ws, TrainConfig(epochs=1).to_dict())
-        store.add_epoch(run.id, EpochReport(1, 0.6, 0.88, None, 0.2, 1))
-        store.heartbeat(run.id, status=status)
-    return store, ws
 
 
 def test_a_shared_run_without_a_model_shows_its_curve_and_drawings_use_the_shipped_model(mnist_root, monkeypatch):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from dashboard.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version
+from dashboard.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
 from mnist_core import TrainConfig, load_checkpoint
 from mnist_core.train import EpochReport
 
@@ -95,6 +95,15 @@ def test_workspaces_do_not_see_or_touch_each_other(store, result):
     assert store.runs("../../etc") == [] and not store.has_workspace("x' OR '1'='1")
     with pytest.raises(UnknownWorkspace):
         store.add_run("x' OR '1'='1", {})
+    fresh, _ = store.copy_to_workspace(token)                       # a viewer without a workspace gets one
+    assert fresh.workspace not in (a, b) and [r.number for r in store.runs(fresh.workspace)] == [1]
+    def count() -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar()
+    before = count()
+    with pytest.raises(UnknownWorkspace):
+        store.copy_to_workspace("A" * 22)                           # no run there: no workspace made for it
+    assert count() == before
 
 
 def test_a_share_token_is_stable_and_ends_with_its_run(store, result):
