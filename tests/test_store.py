@@ -1,4 +1,4 @@
-"""The run store against a real SQLite file and a real PostgreSQL server (dashboard.store)."""
+"""The run store against a real SQLite file and a real PostgreSQL server (playground.store)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from dashboard.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
+from playground.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
 from mnist_core import TrainConfig, load_checkpoint
 from mnist_core.train import EpochReport
 
