@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import resources, session
 from dashboard.compare import compare_section
 from dashboard.draw import draw_section
 from dashboard.handwriting import handwriting_section
@@ -28,7 +28,7 @@ st.set_page_config(page_title="MNIST Playground", page_icon="✏️", layout="wi
 
 
 def main() -> None:
-    state.init_session()
+    session.init_session()
     st.title("MNIST Playground")
     st.caption("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
                "(~90%) upwards. Change a setting, press Train, and compare.")
@@ -43,7 +43,7 @@ def main() -> None:
         configs = [replace(config, lr=lr) for lr in SWEEP_LRS]
     training_section(configs)
     compare_section()
-    model_sections(state.latest_finished())
+    model_sections(session.latest_finished())
     draw_section()
     handwriting_section()
     upload_section()
@@ -52,9 +52,9 @@ def main() -> None:
 def shared_page(run) -> None:
     """A run someone shared: read-only; drawing and photos use its model (dashboard.shared)."""
     shared_sidebar(run)
-    state.show_notices()
+    session.show_notices()
     shared_section(run)
-    model_sections(state.latest_finished())  # None when the shared run ended without a model
+    model_sections(session.latest_finished())  # None when the shared run ended without a model
     draw_section()
     upload_section()
 
@@ -63,7 +63,7 @@ def model_sections(run) -> None:
     if run is None:
         return
     try:
-        data = state.mnist()
+        data = resources.mnist()
     except DataError as exc:
         st.error(str(exc))
     else:

@@ -94,7 +94,7 @@ def store_work(repeats: int) -> dict:
     (queued, running), ten epochs written as they end, the result, the workspace's runs read by the two
     script runs (Train, then the finished page) and the model rebuilt from its stored checkpoint."""
     sys.path.insert(0, str(ROOT))
-    from dashboard.store import RunStore
+    from playground.store import RunStore
     from mnist_core import TrainConfig, load_checkpoint
     from mnist_core.jobs import ThreadBackend
     job = ThreadBackend(slots=1).run_here(TrainConfig())

@@ -7,14 +7,14 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, state
-from dashboard.runs import checkpoint_bytes, curves_csv, differing, label, onnx_bytes
+from dashboard import charts, session
 from dashboard.settings import format_lr
 from mnist_core.export import onnx_available
+from playground.runs import checkpoint_bytes, curves_csv, differing, label, onnx_bytes
 
 
 def compare_section() -> None:
-    runs = state.runs()
+    runs = session.runs()
     if not runs:
         return
     st.subheader("Compare runs")
@@ -38,14 +38,14 @@ def compare_section() -> None:
             row = st.container(horizontal=True, vertical_alignment="center", key=f"run-row-{r.number}")
             row.text(label(r, keys) + ("" if r.done else " (training)"))
             ready = r.done and r.id is not None
-            row.button("Share", key=f"share-{r.number}", on_click=state.share_run, args=(r.number,),
+            row.button("Share", key=f"share-{r.number}", on_click=session.share_run, args=(r.number,),
                        disabled=not ready, help="A read-only link to this run: its curves, its numbers and its "
                                                 "model, for anyone who opens it." if r.id is not None else
                                                 "The run store is unavailable: this run lives in this tab only "
                                                 "and cannot be shared.")
             with row.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
-            row.button("Remove", key=f"remove-{r.number}", on_click=state.remove_run, args=(r.number,))
+            row.button("Remove", key=f"remove-{r.number}", on_click=session.remove_run, args=(r.number,))
             if r.number in st.session_state.share_links:
                 st.code(st.session_state.share_links[r.number], language=None)
                 st.caption("Anyone with this link sees this run read-only; it is not your workspace's address.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts
+from dashboard.classifier import classifier
 from dashboard.inside import inside_section
 from mnist_core import predict, to_mnist
 
@@ -20,7 +21,7 @@ def clear_canvas() -> None:
 def draw_section() -> None:
     """Reruns alone on every stroke, so drawing never redraws the charts above."""
     st.subheader("Draw a digit")
-    model, source, key = state.classifier()
+    model, source, key = classifier()
     with st.container(key="draw"):
         digit = draw_and_classify(model, source)
     with st.container(key="inside"):

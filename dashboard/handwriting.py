@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import state
+from dashboard import resources, session
+from dashboard.classifier import classifier, config_of_classifier, test_accuracy_of
 from dashboard.draw import CANVAS_SIDE
 from mnist_core import predict, to_mnist
 from mnist_core.handwriting import (
@@ -73,14 +74,14 @@ def fine_tune(model, base_config, source: str) -> None:
     images, labels = examples()
     train_idx, held_idx = held_out_split(labels)
     try:
-        job = state.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
+        job = resources.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
             model, images[train_idx], labels[train_idx]))
     except ValueError as exc:
         st.session_state.hw_notice = str(exc)
         return
-    run = state.add_run(job)
+    run = session.add_run(job)
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
-    base_accuracy = state.test_accuracy_of(model)
+    base_accuracy = test_accuracy_of(model)
     st.session_state.hw_tunes.append({
         "run": run.number, "source": source, "held_images": images[held_idx], "held_labels": labels[held_idx],
         "held_before": accuracy_on(model, images[held_idx], labels[held_idx]), "test_before": base_accuracy,
@@ -107,8 +108,8 @@ def handwriting_section() -> None:
 
 def body() -> None:
     ss = st.session_state
-    model, source, _ = state.classifier()
-    base_config = state.config_of_classifier()
+    model, source, _ = classifier()
+    base_config = config_of_classifier()
     images, labels = examples()
     digit = next_digit()
     left, right = st.columns([1, 1])
@@ -148,7 +149,7 @@ def body() -> None:
 
 
 def outcome(tune: dict) -> None:
-    run = next((r for r in state.runs() if r.number == tune["run"]), None)
+    run = next((r for r in session.runs() if r.number == tune["run"]), None)
     if run is None:
         return
     if not run.done:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, resources, session
 from mnist_core import DataError, explain
 
 MAP_DIGITS = 2000
@@ -20,7 +20,7 @@ SOURCES = ("your drawing", "a test image")
 @st.cache_resource(max_entries=16, show_spinner="Placing 2,000 test digits on the model's map…")
 def test_map(model_key: str, _model):
     """The test set's map for one model and its figure, made once per model (``model_key`` names it)."""
-    tm = explain.test_map(_model, state.mnist(), count=MAP_DIGITS)
+    tm = explain.test_map(_model, resources.mnist(), count=MAP_DIGITS)
     what = "class scores" if explain.kind(_model) == "linear" else "last hidden features"
     figure = charts.test_map_figure(tm.xy, tm.labels, tm.predictions, tm.indices,
                                     title=f"The model's map of {MAP_DIGITS:,} test digits ({what}, PCA)")
@@ -43,7 +43,7 @@ def inside_section(model, model_key: str, drawn: np.ndarray | None) -> None:
     left, right = st.columns([1, 2])
     source = left.radio("Look inside for", SOURCES, key="inside_source", horizontal=True)
     try:
-        data = state.mnist()
+        data = resources.mnist()
     except DataError as exc:  # the drawing's own views need no data; the test images and the map do
         st.warning(f"Test images are unavailable: {exc}")
         if drawn is not None:
@@ -74,7 +74,7 @@ def inside_section(model, model_key: str, drawn: np.ndarray | None) -> None:
 
 
 def mistake_choices() -> dict[int, str]:
-    run = state.latest_finished()
+    run = session.latest_finished()
     if run is None:
         return {}
     top = run.evaluation.mistakes(limit=40)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts
-from dashboard.runs import Run
 from mnist_core.explain import linear_templates
+from playground.runs import Run
 
 
 def learned_section(run: Run, classes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts
-from dashboard.runs import Run
+from playground.runs import Run
 
 MISTAKES_SHOWN = 40
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, state
-from dashboard.runs import Run, advice
+from dashboard import charts, session
 from dashboard.settings import format_lr
+from playground.runs import Run, advice
 
 
 def shared_sidebar(run: Run) -> None:
@@ -15,7 +15,7 @@ def shared_sidebar(run: Run) -> None:
         st.caption("Read-only: nobody can change or remove it from this link.")
         st.dataframe([{"setting": k, "value": format_lr(v) if k == "lr" else str(v)}
                       for k, v in run.config.to_dict().items()], hide_index=True, width="stretch")
-        st.button("Copy to my workspace", key="copy-shared", type="primary", on_click=state.copy_shared,
+        st.button("Copy to my workspace", key="copy-shared", type="primary", on_click=session.copy_shared,
                   width="stretch", help="Keep this run beside your own, to compare and build on it.")
         if st.session_state.ws is not None:  # the address named the viewer's own workspace too
             st.link_button("Back to my workspace", f"?ws={st.session_state.ws}", width="stretch")
@@ -27,7 +27,7 @@ def shared_sidebar(run: Run) -> None:
 def shared_section(run: Run) -> None:
     st.subheader(f"Shared run: {run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}, "
                  f"{len(run.costs)} epoch(s)")
-    if state.latest_finished() is run:
+    if session.latest_finished() is run:
         st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
     else:
         st.info(f"Someone shared this run with you. It ended without a model to show ({run.status}): here is what "

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, state
-from dashboard.runs import Run, advice
+from dashboard import charts, resources, session
 from dashboard.settings import format_lr
 from mnist_core import TrainConfig
+from playground.runs import Run, advice
+from playground.workspace import Notice
 
 REFRESH_SECONDS = 0.5
 
@@ -21,11 +22,11 @@ def submit(configs: list[TrainConfig]) -> None:
     """Hand each config to the backend; a setting that cannot train is a message, not a run."""
     for config in configs:
         try:
-            job = state.backend().submit(config)  # a backend that cannot start (Ray unreachable) says so here
+            job = resources.backend().submit(config)  # a backend that cannot start (Ray unreachable) says so here
         except ValueError as exc:
-            state.notify("error", str(exc))
+            session.notify([Notice("error", str(exc))])
             return
-        state.add_run(job)
+        session.add_run(job)
 
 
 def training_section(configs: list[TrainConfig]) -> None:
@@ -33,15 +34,15 @@ def training_section(configs: list[TrainConfig]) -> None:
     if configs:
         st.session_state.lasting = []
         submit(configs)
-    training = state.settle_runs()
-    state.show_notices()
+    training = session.settle_runs()
+    session.show_notices()
     st.fragment(run_every=REFRESH_SECONDS if training else None)(live)()
 
 
 def live() -> None:
-    runs = state.runs()
+    runs = session.runs()
     if any(not r.done and r.job is None for r in runs):
-        runs = state.load_runs()  # a run another server process trains: its news is in the store
+        runs = session.load_runs()  # a run another server process trains: its news is in the store
     if any(r.done and r.number not in st.session_state.seen_done for r in runs):
         st.rerun()  # a run has ended: redraw the whole page (compare, mistakes, drawing's model)
     if not runs:
@@ -86,7 +87,7 @@ def progress(run: Run, active: list[Run]) -> None:
 
 
 def stop(numbers: list[int]) -> None:
-    for run in state.runs():
+    for run in session.runs():
         if run.number in numbers and run.job is not None:
             run.job.stop()
 

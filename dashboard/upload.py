@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, state
-from dashboard.text import plain
+from dashboard import charts
+from dashboard.classifier import classifier
 from mnist_core.evaluate import read_digits
 from mnist_core.preprocess import ImageError, open_image, split_digits
+from playground.text import plain
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the photo…")
@@ -30,7 +31,7 @@ def upload_section() -> None:
                              accept_multiple_files=True, key="photos")
     if not files:
         return
-    model, source, _ = state.classifier()
+    model, source, _ = classifier()
     st.caption(f"Read by {source}.")
     for upload in files:
         name = plain(upload.name)  # a file name is text, not Markdown

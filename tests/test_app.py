@@ -8,7 +8,7 @@ import torchvision
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, as_jpeg, number_photo
-from dashboard.text import plain
+from playground.text import plain
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -313,7 +313,7 @@ def test_inside_views_for_every_model(app, model, view):
     assert app.number_input(key="inside_index").value == int(app.session_state.run_list[0].evaluation.mistake_indices[0])
 
 
-# ------------------------------------------------------------------ runs that last and travel (dashboard.store)
+# ------------------------------------------------------------------ runs that last and travel (playground.store)
 
 def visit(query: dict) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
@@ -394,7 +394,7 @@ def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):
 def stored_runs(count: int, status: str = "interrupted", epochs: int = 1):
     """A workspace in the page's store (MNIST_STATE_DIR) with ``count`` runs of ``epochs`` planned epochs,
     each with its first epoch written and ``status``, without models."""
-    from dashboard.store import RunStore
+    from playground.store import RunStore
     from mnist_core import TrainConfig
     from mnist_core.train import EpochReport
     store = RunStore()
@@ -448,7 +448,7 @@ def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, m
 
 
 def test_a_run_let_go_at_the_cap_is_still_said_when_the_training_has_ended(mnist_root, monkeypatch):
-    from dashboard.store import MAX_RUNS
+    from playground.store import MAX_RUNS
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     _, ws = stored_runs(MAX_RUNS)
     at = visit({"ws": ws, "epochs": "1"})

@@ -4,8 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard import runs, settings
+from dashboard import settings
 from mnist_core import TrainConfig
+from playground import runs
 
 
 @pytest.mark.parametrize("values", [
@@ -61,7 +62,7 @@ def test_advice_for_runs_that_went_wrong():
 
 
 def test_a_stored_runs_curves_as_csv():
-    from dashboard.store import StoredRun
+    from playground.store import StoredRun
     stored = StoredRun(7, "w" * 22, 3, TrainConfig(epochs=2).to_dict(), "completed", epochs=[
         {"epoch": 1, "cost": 0.61, "test_accuracy": 0.88, "val_accuracy": None, "seconds": 0.5},
         {"epoch": 2, "cost": float("nan"), "test_accuracy": None, "val_accuracy": None, "seconds": 1.0}])

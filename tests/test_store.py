@@ -1,10 +1,11 @@
-"""The run store against a real SQLite file and a real PostgreSQL server (dashboard.store)."""
+"""The run store against a real SQLite file and a real PostgreSQL server (playground.store)."""
 
 from __future__ import annotations
 
 import io
 import itertools
 import multiprocessing
+import secrets
 import socket
 import time
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from dashboard.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
+from playground.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
 from mnist_core import TrainConfig, load_checkpoint
 from mnist_core.train import EpochReport
 
@@ -92,9 +93,6 @@ def test_workspaces_do_not_see_or_touch_each_other(store, result):
     assert copy.workspace == b and copy.share_token is None and store.checkpoint(copy.id) == store.checkpoint(run.id)
     store.remove_run(b, copy.number)
     assert [r.number for r in store.runs(a)] == [1] and store.shared_run(token).id == run.id
-    assert store.runs("../../etc") == [] and not store.has_workspace("x' OR '1'='1")
-    with pytest.raises(UnknownWorkspace):
-        store.add_run("x' OR '1'='1", {})
     fresh, _ = store.copy_to_workspace(token)                       # a viewer without a workspace gets one
     assert fresh.workspace not in (a, b) and [r.number for r in store.runs(fresh.workspace)] == [1]
     def count() -> int:
@@ -104,6 +102,46 @@ def test_workspaces_do_not_see_or_touch_each_other(store, result):
     with pytest.raises(UnknownWorkspace):
         store.copy_to_workspace("A" * 22)                           # no run there: no workspace made for it
     assert count() == before
+
+
+@pytest.mark.parametrize("text", [secrets.token_urlsafe(16), "A" * 22, "a-b_" * 5 + "Z9"])
+def test_valid_id_accepts_the_ids_the_store_makes(text):
+    assert RunStore.valid_id(text)
+
+
+@pytest.mark.parametrize("text", [
+    "x' OR '1'='1' --".ljust(22, "a"),     # SQL, markup and a path, each as long as an id
+    "<b>x</b><script>".ljust(22, "a"),
+    "../../etc/passwd".ljust(22, "a"),
+    "A" * 21 + "=", "A" * 21 + " ", "A" * 21 + "\n", "A" * 21, "A" * 23, "", None, 42, b"A" * 22, ["A" * 22],
+])
+def test_valid_id_refuses_anything_else(text):
+    assert not RunStore.valid_id(text)
+
+
+def test_a_copy_that_fails_halfway_leaves_no_half_made_run(store):
+    owner, viewer = store.new_workspace(), store.new_workspace()
+    run, _ = store.add_run(owner, {"lr": 0.5})
+    store.add_epoch(run.id, report(1))
+    store.heartbeat(run.id, status="stopped")
+    token = store.share(owner, 1)
+
+    def workspaces_count() -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar()
+    before = workspaces_count()
+
+    def fail_the_copys_own_values(conn, cursor, statement, *_):  # the step after the copy's row is made
+        if statement.lstrip().upper().startswith("UPDATE RUNS"):
+            raise sa.exc.OperationalError(statement, {}, OSError("disk I/O error"))
+    sa.event.listen(store.engine, "before_cursor_execute", fail_the_copys_own_values)
+    for ws in (viewer, None):                                       # into a workspace; into a new one
+        with pytest.raises(StoreUnavailable, match="disk I/O error"):
+            store.copy_to_workspace(token, ws)
+    sa.event.remove(store.engine, "before_cursor_execute", fail_the_copys_own_values)
+    assert store.runs(viewer) == [] and workspaces_count() == before
+    copy, _ = store.copy_to_workspace(token, viewer)
+    assert (copy.number, copy.status, [e["epoch"] for e in copy.epochs]) == (1, "stopped", [1])
 
 
 def test_a_share_token_is_stable_and_ends_with_its_run(store, result):

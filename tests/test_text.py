@@ -1,10 +1,10 @@
-"""Visitors' text shown letter for letter: dashboard.text.plain."""
+"""Visitors' text shown letter for letter: playground.text.plain."""
 
 import re
 
 import pytest
 
-from dashboard.text import plain
+from playground.text import plain
 
 HOSTILE = ["**bold**", "[link](http://127.0.0.1:9/)", "# heading", "1. list", "- item", "`code`", "$x^2$",
            "<b>html</b>", "a_b_c", "~~strike~~", "table | cell", ":smile:", "back\\slash"]

@@ -137,6 +137,15 @@ def kept_days() -> int:
     return days
 
 
+def keep_days() -> int:
+    """Days an unseen workspace is kept: MNIST_KEEP_DAYS, else (also when it is not a number of days, which the
+    page says once per visitor) KEEP_DAYS."""
+    try:
+        return kept_days()
+    except ValueError:
+        return KEEP_DAYS
+
+
 def default_url() -> str:
     url = os.environ.get("MNIST_DB_URL")
     if url:
@@ -208,9 +217,13 @@ class RunStore:
 
     @_guarded
     def new_workspace(self) -> str:
-        ws, now = secrets.token_urlsafe(16), time.time()
         with self.engine.begin() as conn:
-            conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=0))
+            return self._new_workspace(conn)
+
+    @staticmethod
+    def _new_workspace(conn) -> str:
+        ws, now = secrets.token_urlsafe(16), time.time()
+        conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=0))
         return ws
 
     @_guarded
@@ -238,19 +251,22 @@ class RunStore:
     def add_run(self, ws: str, config: dict) -> tuple[StoredRun, list[int]]:
         """A new run (queued) in ``ws``; the numbers of the runs let go to keep MAX_RUNS."""
         self._check(ws)
-        now = time.time()
         with self.engine.begin() as conn:
-            # the update takes the workspace's row lock first: two processes never get the same number
-            bumped = conn.execute(workspaces.update().where(workspaces.c.id == ws)
-                                  .values(last_number=workspaces.c.last_number + 1, last_seen=now)).rowcount
-            if not bumped:
-                raise UnknownWorkspace("no such workspace")
-            number = conn.execute(sa.select(workspaces.c.last_number).where(workspaces.c.id == ws)).scalar_one()
-            run_id = conn.execute(runs_table.insert().values(
-                workspace=ws, number=number, config=json.dumps(config), status="queued", train_seconds=0.0,
-                device="", worker="", has_checkpoint=False, created=now, updated=now)).inserted_primary_key[0]
-            let_go = self._cap(conn, ws)
-        return self._runs(ws, only=run_id)[0], let_go
+            run_id, let_go = self._add_run(conn, ws, config)
+            return self._runs(conn, only=run_id)[0], let_go
+
+    def _add_run(self, conn, ws: str, config: dict) -> tuple[int, list[int]]:
+        now = time.time()
+        # the update takes the workspace's row lock first: two processes never get the same number
+        bumped = conn.execute(workspaces.update().where(workspaces.c.id == ws)
+                              .values(last_number=workspaces.c.last_number + 1, last_seen=now)).rowcount
+        if not bumped:
+            raise UnknownWorkspace("no such workspace")
+        number = conn.execute(sa.select(workspaces.c.last_number).where(workspaces.c.id == ws)).scalar_one()
+        run_id = conn.execute(runs_table.insert().values(
+            workspace=ws, number=number, config=json.dumps(config), status="queued", train_seconds=0.0,
+            device="", worker="", has_checkpoint=False, created=now, updated=now)).inserted_primary_key[0]
+        return run_id, self._cap(conn, ws)
 
     def _cap(self, conn, ws: str) -> list[int]:
         rows = conn.execute(sa.select(runs_table.c.id, runs_table.c.number, runs_table.c.status,
@@ -274,6 +290,18 @@ class RunStore:
         values.update({k: v for k, v in (("status", status), ("device", device), ("worker", worker)) if v})
         with self.engine.begin() as conn:
             conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(**values))
+
+    @_guarded
+    def mark_interrupted(self, run_ids: list[int], quiet_since: float) -> None:
+        """Mark runs left mid-training by a server that stopped as interrupted (their epochs are kept): those of
+        ``run_ids`` still queued or running and not written since ``quiet_since`` (a time.time()), so a run whose
+        recorder has written meanwhile keeps its status."""
+        if not run_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(runs_table.update().where(runs_table.c.id.in_(run_ids), runs_table.c.status.not_in(ENDED),
+                                                   runs_table.c.updated < quiet_since)
+                         .values(status="interrupted", updated=time.time()))
 
     @_guarded
     def add_epoch(self, run_id: int, report) -> None:
@@ -307,9 +335,13 @@ class RunStore:
     @_guarded
     def runs(self, ws: str) -> list[StoredRun]:
         """The workspace's runs in order, without their checkpoints (see :meth:`checkpoint`)."""
-        return self._runs(ws) if self.valid_id(ws) else []
+        if not self.valid_id(ws):
+            return []
+        with self.engine.connect() as conn:
+            return self._runs(conn, ws)
 
-    def _runs(self, ws: str | None = None, only: int | None = None, token: str | None = None) -> list[StoredRun]:
+    @staticmethod
+    def _runs(conn, ws: str | None = None, only: int | None = None, token: str | None = None) -> list[StoredRun]:
         cols = [c for c in runs_table.c if c.name != "checkpoint"]
         query = sa.select(*cols).order_by(runs_table.c.number)
         if ws is not None:
@@ -318,16 +350,15 @@ class RunStore:
             query = query.where(runs_table.c.id == only)
         if token is not None:
             query = query.where(runs_table.c.share_token == token)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            ids = [r.id for r in rows]
-            epochs: dict[int, list[dict]] = {i: [] for i in ids}
-            if ids:
-                for e in conn.execute(sa.select(epochs_table).where(epochs_table.c.run.in_(ids))
-                                      .order_by(epochs_table.c.run, epochs_table.c.epoch)):
-                    epochs[e.run].append(dict(epoch=e.epoch, cost=e.cost if e.cost is not None else float("nan"),
-                                              test_accuracy=e.test_accuracy, val_accuracy=e.val_accuracy,
-                                              seconds=e.seconds))
+        rows = conn.execute(query).all()
+        ids = [r.id for r in rows]
+        epochs: dict[int, list[dict]] = {i: [] for i in ids}
+        if ids:
+            for e in conn.execute(sa.select(epochs_table).where(epochs_table.c.run.in_(ids))
+                                  .order_by(epochs_table.c.run, epochs_table.c.epoch)):
+                epochs[e.run].append(dict(epoch=e.epoch, cost=e.cost if e.cost is not None else float("nan"),
+                                          test_accuracy=e.test_accuracy, val_accuracy=e.val_accuracy,
+                                          seconds=e.seconds))
         return [StoredRun(
             id=r.id, workspace=r.workspace, number=r.number, config=json.loads(r.config), status=r.status,
             epochs=epochs[r.id], train_seconds=r.train_seconds, device=r.device, worker=r.worker,
@@ -339,7 +370,8 @@ class RunStore:
     def get_run(self, ws: str, number: int) -> StoredRun | None:
         if not self.valid_id(ws):
             return None
-        return next((r for r in self._runs(ws) if r.number == number), None)
+        with self.engine.connect() as conn:
+            return next((r for r in self._runs(conn, ws) if r.number == number), None)
 
     @_guarded
     def checkpoint(self, run_id: int) -> bytes | None:
@@ -376,27 +408,31 @@ class RunStore:
     def shared_run(self, token: str) -> StoredRun | None:
         if not self.valid_id(token):
             return None
-        found = self._runs(token=token)
+        with self.engine.connect() as conn:
+            found = self._runs(conn, token=token)
         return found[0] if found else None
 
     @_guarded
     def copy_to_workspace(self, token: str, ws: str | None = None) -> tuple[StoredRun, list[int]]:
         """A copy of the shared run in ``ws`` (not shared itself), or in a new workspace, made only when the run
-        is there (see ``StoredRun.workspace``); the numbers of the runs let go to keep MAX_RUNS."""
-        source = self.shared_run(token)
-        if source is None:
-            raise UnknownWorkspace("this share link names no run")
-        copy, let_go = self.add_run(ws or self.new_workspace(), source.config)
+        is there (see ``StoredRun.workspace``); the numbers of the runs let go to keep MAX_RUNS. One transaction:
+        a failure leaves neither a half-made copy nor a workspace made for it."""
         with self.engine.begin() as conn:
+            found = self._runs(conn, token=token) if self.valid_id(token) else []
+            if not found:
+                raise UnknownWorkspace("this share link names no run")
+            source = found[0]
+            # the copy counts as training at the cap, so that it is never the run its own copy lets go
+            copy_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), source.config)
             blob = conn.execute(sa.select(runs_table.c.checkpoint, runs_table.c.evaluation)
                                 .where(runs_table.c.id == source.id)).first()
-            conn.execute(runs_table.update().where(runs_table.c.id == copy.id).values(
+            conn.execute(runs_table.update().where(runs_table.c.id == copy_id).values(
                 status=source.status, train_seconds=source.train_seconds, device=source.device,
                 worker=source.worker, message=source.message, evaluation=blob.evaluation, checkpoint=blob.checkpoint,
                 has_checkpoint=source.has_checkpoint, updated=time.time()))
             if source.epochs:
-                conn.execute(epochs_table.insert(), [{**e, "run": copy.id} for e in source.epochs])
-        return self._runs(ws, only=copy.id)[0], let_go
+                conn.execute(epochs_table.insert(), [{**e, "run": copy_id} for e in source.epochs])
+            return self._runs(conn, only=copy_id)[0], let_go
 
     # ------------------------------------------------------------------ retention
     @_guarded

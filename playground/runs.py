@@ -1,12 +1,19 @@
-"""A visitor's runs: each is a stored record (dashboard.store) and, while it trains here, its job (mnist_core.jobs)."""
+"""A visitor's runs: each is a stored record (playground.store) and, while it trains here, its job (mnist_core.jobs).
+
+A run's status is the job's while this server process trains it, else the
+store's, except for an orphan (:func:`is_orphaned`): a run the store still
+calls queued or running though nobody has written to it for STALE_SECONDS
+was left by a server that stopped, and is interrupted.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from dashboard.store import ENDED, StoredRun
+from playground.store import ENDED, StoredRun
 from mnist_core import EvalResult, TrainConfig
 from mnist_core.export import export_onnx
 from mnist_core.jobs import Job
@@ -14,6 +21,7 @@ from torch import nn
 
 CHANCE_COST = 2.302585  # ln(10): the cost of guessing each digit with probability 1/10
 SHOWN_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed")
+STALE_SECONDS = 60  # a run "running" with no news for this long was left by a server that stopped
 
 
 @dataclass(eq=False)
@@ -21,7 +29,7 @@ class Run:
     """A run as the page shows it: its stored record, and its job while this server process trains it.
 
     A live job is read first (it is fresher: batch progress, stop requests); the stored record is what
-    outlives the session, the process and the server (dashboard.store).
+    outlives the session, the process and the server (playground.store).
     """
 
     number: int
@@ -120,6 +128,14 @@ class Run:
 
     def settings(self) -> dict:
         return {k: getattr(self.config, k) for k in SHOWN_FIELDS}
+
+
+def is_orphaned(stored: StoredRun, live: bool, now: datetime) -> bool:
+    """Whether ``stored`` was left mid-training by a server that stopped: not trained by this server process
+    (``live``), not ended, and not written for STALE_SECONDS at ``now`` (its recorder heartbeats far more
+    often)."""
+    return (not live and stored.status not in ENDED and stored.updated is not None
+            and (now - stored.updated).total_seconds() > STALE_SECONDS)
 
 
 def differing(runs: list[Run]) -> list[str]:

@@ -1,0 +1,92 @@
+"""Each visitor's session: their state (playground.workspace.Visitor's fields, in st.session_state), opened once
+from the page's address, the page's notices, and the visitor's actions, which playground carries out and whose
+notices are shown here."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from dashboard import resources
+from dashboard.settings import KEYS, from_query
+from mnist_core.jobs import Job
+from playground.runs import Run
+from playground.workspace import Notice, Visitor, Workspace
+
+
+def workspace() -> Workspace:
+    """This visitor's actions on their session state and the server's store and trainings."""
+    return Workspace(st.session_state, resources.store, resources.live_jobs(), resources.stored_model)
+
+
+def init_session() -> None:
+    """Once per browser tab: the settings and the workspace (or the shared run) from the address."""
+    ss = st.session_state
+    if "ws" in ss:
+        return
+    ss.canvas_key = 0
+    ss.notices = []
+    ss.lasting = []      # notes kept on show until the next training is submitted (runs ended empty, let go)
+    fresh = Visitor()
+    for f in fields(Visitor):
+        ss[f.name] = getattr(fresh, f.name)
+    params = st.query_params.to_dict()
+    settings = from_query(params)
+    for key in KEYS:
+        ss[key] = settings[key]
+    notify(workspace().open(params.get("ws"), params.get("run")))
+
+
+def notify(notices: list[Notice]) -> None:
+    """Messages at the top of the training section: each shown once, or (``lasting``) until the next training
+    is submitted."""
+    for notice in notices:
+        (st.session_state.lasting if notice.lasting else st.session_state.notices).append(
+            (notice.level, notice.message))
+
+
+def show_notices() -> None:
+    for level, message in st.session_state.notices + st.session_state.lasting:
+        getattr(st, level)(message)
+    st.session_state.notices = []
+
+
+def runs() -> list[Run]:
+    """This visitor's runs as last read (see :func:`load_runs`)."""
+    return st.session_state.run_list
+
+
+def load_runs() -> list[Run]:
+    """This workspace's runs, read from the store (once per script run: :func:`runs` returns them)."""
+    notify(workspace().load_runs())
+    return runs()
+
+
+def settle_runs() -> bool:
+    """At the start of a full script run (playground.workspace.Workspace.settle_runs). True while any trains."""
+    training, notices = workspace().settle_runs()
+    notify(notices)
+    return training
+
+
+def latest_finished() -> Run | None:
+    return workspace().latest_finished()
+
+
+def add_run(job: Job) -> Run:
+    run, notices = workspace().add_run(job)
+    notify(notices)
+    return run
+
+
+def remove_run(number: int) -> None:
+    notify(workspace().remove_run(number))
+
+
+def share_run(number: int) -> None:
+    notify(workspace().share_run(number, base_url=(st.context.url or "").rstrip("/")))
+
+
+def copy_shared() -> None:
+    notify(workspace().copy_shared())

@@ -1,0 +1,47 @@
+"""The recorder: a thread per training that copies its job into the run store as it trains.
+
+It belongs to the server process, not to a visitor's session: closing the tab
+loses nothing, and a server that stops loses at most the epoch in flight.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mnist_core.jobs import Job
+from playground.store import RunStore, StoreUnavailable
+
+HEARTBEAT_SECONDS = 5.0   # how often a training's recorder tells the store it is alive (see runs.STALE_SECONDS)
+RECORD_POLL_SECONDS = 0.25
+OUTAGE_SECONDS = 3600     # how long one store outage is waited out before the run lives on in its job only
+
+
+def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job]) -> None:
+    """Write a training's epochs and its result to the store as it trains, then drop it from ``live`` (the
+    trainings this server process runs). While the store is unreachable it keeps trying, up to OUTAGE_SECONDS
+    for each outage; the page meanwhile shows the run from its job."""
+    written, beat, status = 0, 0.0, None
+    deadline = None  # of the outage under way
+    while True:
+        ended = job.done
+        if not ended:  # polled: a wait on the job would wake at every batch and take the GIL from the training
+            time.sleep(RECORD_POLL_SECONDS)
+            ended = job.done
+        snap = job.snapshot()
+        try:
+            for report in snap.epochs[written:]:
+                store.add_epoch(run_id, report)
+                written += 1
+            if ended:
+                store.finish_run(run_id, job.result)
+                live.pop(run_id, None)
+                return
+            if snap.status != status or time.monotonic() - beat > HEARTBEAT_SECONDS:
+                store.heartbeat(run_id, status=snap.status, device=snap.device or None, worker=snap.worker or None)
+                status, beat = snap.status, time.monotonic()
+            deadline = None  # the store took every write: a later outage gets its own hour
+        except StoreUnavailable:
+            deadline = deadline or time.monotonic() + OUTAGE_SECONDS
+            if time.monotonic() > deadline:
+                return
+            time.sleep(HEARTBEAT_SECONDS)
