@@ -114,3 +114,36 @@ def postgres_server():
     yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(mnist_root):
+    """One `ray start --head` cluster (two CPUs, loopback, a token of its own) for every Ray test that is not
+    about starting or losing one: its address. This process is a client of it (the token in its
+    environment) until the session ends."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+    from ray_cluster import RAY_ENV, start_cluster, stop_head
+    try:
+        address, head = start_cluster(env={"MNIST_DATA_DIR": str(mnist_root)})  # its workers read the data
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    old = {name: os.environ.get(name) for name in RAY_ENV}
+    os.environ.update(RAY_ENV)
+    yield address
+    stop_head(head)
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def ray_backend(ray_cluster):
+    """A RayBackend of this process on ``ray_cluster``."""
+    import ray
+
+    from mnist_core.jobs import get_backend
+    backend = get_backend("ray", address=ray_cluster)
+    yield backend
+    ray.shutdown()
