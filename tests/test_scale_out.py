@@ -1,10 +1,11 @@
 """The page on Ray: a server's own local Ray, and several servers sharing one cluster.
 
 Without ``RAY_ADDRESS`` a server starts a local Ray of its own, which ends
-with it. With one: a real cluster (`ray start --head --block`), two
-`streamlit run` servers pointed at it (`MNIST_BACKEND=ray`, `RAY_ADDRESS`),
-a browser page on each trains; each page trained on a Ray worker and sees
-only its own runs.
+with it. With one: the session's cluster (`ray start --head --block`, the
+``ray_cluster`` fixture), two `streamlit run` servers pointed at it
+(`MNIST_BACKEND=ray`, `RAY_ADDRESS`), a browser page on each trains; each
+page trained on a Ray worker and sees only its own runs. A cluster of the
+test's own, with token authentication, has its head killed under a driver.
 """
 
 import json
@@ -60,7 +61,7 @@ def alive(pid: int) -> bool:
 def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_server(
         browser, mnist_root, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect
-    for name in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):  # no cluster: not the session's either
+    for name in ("RAY_ADDRESS", "RAY_AUTH_MODE"):  # no cluster, not even the session's: Ray's own defaults
         monkeypatch.delenv(name, raising=False)
     url, proc = start_server(mnist_root, {"MNIST_BACKEND": "ray"})
     try:
@@ -85,7 +86,7 @@ def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_s
 @needs_chromium
 def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):  # noqa: F811
     from playwright.sync_api import expect
-    env = {**RAY_ENV, "MNIST_BACKEND": "ray", "RAY_ADDRESS": ray_cluster}
+    env = {"MNIST_BACKEND": "ray", "RAY_ADDRESS": ray_cluster}
     servers = [start_server(mnist_root, env) for _ in range(2)]
     try:
         pages = []

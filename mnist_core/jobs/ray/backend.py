@@ -17,7 +17,7 @@ import mnist_core
 
 from ...budget import WorkLimits
 from ...train import StartFrom, TrainConfig
-from ..job import DataSpec, Job
+from ..job import QUEUED, DataSpec, Job
 from .board import BOARD_NAME, NAMESPACE, JobBoard
 from .task import train_task
 
@@ -224,7 +224,7 @@ class RayBackend:
 
     def queued(self) -> int:
         with self._lock:
-            return sum(1 for j in self._jobs.values() if j.status == "queued")
+            return sum(1 for j in self._jobs.values() if j.status == QUEUED)
 
     def _follow(self, job: Job, stream, connection: _Connection) -> None:
         calls = {"mark_running": job.mark_running, "set_note": job.set_note, "set_progress": job.set_progress,
@@ -262,7 +262,7 @@ class RayBackend:
 
     def _update_queue(self, connection: _Connection) -> None:
         with self._lock:
-            waiting = [j for j in self._jobs.values() if j.status == "queued"]
+            waiting = [j for j in self._jobs.values() if j.status == QUEUED]
         if not waiting:
             return
         try:
