@@ -114,7 +114,7 @@ def memory(trainings: int, backends: list[str]) -> dict:
     for backend in backends:
         env, head = {**os.environ, BACKEND_ENV: backend}, None
         if backend == "ray":
-            from mnist_ray import start_head, stop_head
+            from tests.ray_cluster import start_head, stop_head
             port = free_port()
             ray_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
             head = start_head(port, num_cpus=2, env=ray_env)

@@ -108,6 +108,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A terminal's user trains on their own machine: --max-seconds is the only limit (never the host
+    # limits a server reads from the environment), checked here and again by the backend.
+    limits = WorkLimits(max_seconds=args.max_seconds, max_memory_mb=None)
     try:
         config = config_from_args(args)
         config.validate()
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_seconds is not None:
             if not 0 < args.max_seconds < float("inf"):
                 raise ValueError(f"--max-seconds must be a positive number, got {args.max_seconds}")
-            WorkLimits(max_seconds=args.max_seconds, max_memory_mb=None).check(config)
+            limits.check(config)
         for path, what in ((args.save, "--save"), (args.json_summary, "--json-summary")):
             if path:
                 check_output_path(path, what)
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(exc))
 
     try:
-        backend = get_backend(args.backend, **({"slots": 1} if args.backend == "thread" else {}))
+        backend = get_backend(args.backend, limits=limits, **({"slots": 1} if args.backend == "thread" else {}))
     except ValueError as exc:  # e.g. Ray not installed, or not reachable
         print(f"error: {exc}", file=sys.stderr)
         return 2

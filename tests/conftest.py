@@ -12,6 +12,10 @@ from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every Ray of the tests is on the loopback address; Ray reads this setting when it is imported (by a Ray
+# test module, at collection), so it is in place before.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 
 def data_root() -> Path | None:
     root = os.environ.get("MNIST_DATA_DIR")
@@ -114,3 +118,37 @@ def postgres_server():
     yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(mnist_root):
+    """One `ray start --head` cluster (two CPUs, loopback) for every Ray test that is not about starting or
+    losing one: its address. Its clients (this process, the servers and CLIs it starts) need no token: Ray
+    reads its authentication mode on import, before a token could be given to this process. Tokens are
+    tested on the clusters that tests start for themselves (test_scale_out.py)."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+    from ray_cluster import start_cluster, stop_head
+    no_token = {"RAY_AUTH_MODE": "disabled"}
+    try:
+        address, head = start_cluster(env={**no_token, "MNIST_DATA_DIR": str(mnist_root)})  # workers read the data
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    old = os.environ.get("RAY_AUTH_MODE")
+    os.environ.update(no_token)
+    yield address
+    stop_head(head)
+    if old is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = old
+
+
+@pytest.fixture(scope="session")
+def ray_backend(ray_cluster):
+    """A RayBackend of this process on ``ray_cluster``."""
+    import ray
+
+    from mnist_core.jobs import get_backend
+    backend = get_backend("ray", address=ray_cluster)
+    yield backend
+    ray.shutdown()

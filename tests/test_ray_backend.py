@@ -1,4 +1,4 @@
-"""The Ray job backend against a real local Ray (ray.init(num_cpus=2)), as CI runs it."""
+"""The Ray job backend against a real Ray cluster: the session's one (``ray_cluster`` in conftest.py)."""
 
 import os
 import re
@@ -9,23 +9,16 @@ import time
 import pytest
 
 from mnist_core import TrainConfig
-from mnist_core.jobs import ThreadBackend, get_backend, train_through
+from mnist_core.jobs import ThreadBackend, train_through
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def backend(mnist_root):
-    os.environ["MNIST_DATA_DIR"] = str(mnist_root)  # the workers read it when they load the data
-    b = get_backend("ray", num_cpus=2)
-    yield b
-    ray.shutdown()
-
-
-def test_epochs_stream_from_a_ray_worker_and_match_in_process_training(backend):
+def test_epochs_stream_from_a_ray_worker_and_match_in_process_training(ray_backend):
     config = TrainConfig(epochs=3)
     seen = []
-    result = train_through(backend, config, on_epoch=lambda e: seen.append((e.epoch, time.monotonic())),
+    result = train_through(ray_backend, config, on_epoch=lambda e: seen.append((e.epoch, time.monotonic())),
                            timeout=120)
     assert result.status == "completed" and [e for e, _ in seen] == [1, 2, 3]
     assert seen[0][1] < seen[-1][1]                    # reported as they happened, not all at the end
@@ -37,12 +30,9 @@ def test_epochs_stream_from_a_ray_worker_and_match_in_process_training(backend):
     assert model.registry_name == "linear"
 
 
-def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(backend):
-    job = backend.submit(TrainConfig(model="mlp", epochs=30, batch_size=256))
-    deadline = time.monotonic() + 120
-    while not job.snapshot().epochs:
-        assert time.monotonic() < deadline and not job.done
-        time.sleep(0.05)
+def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(ray_backend):
+    job = ray_backend.submit(TrainConfig(model="mlp", epochs=30, batch_size=256))
+    next(job.follow(timeout=120))                      # the first epoch has ended
     job.stop()
     asked = time.monotonic()
     assert job.wait(30)
@@ -53,8 +43,8 @@ def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(backend):
     assert result.model() is not None
 
 
-def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(backend):
-    jobs = [backend.submit(TrainConfig(model="mlp", epochs=2, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
+def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(ray_backend):
+    jobs = [ray_backend.submit(TrainConfig(model="mlp", epochs=2, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
     positions, most_at_once = set(), 0
     deadline = time.monotonic() + 120
     while not all(j.done for j in jobs):
@@ -68,8 +58,8 @@ def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parall
     assert 0 in positions     # the third waited for a CPU with nobody queued before it
 
 
-def test_a_killed_worker_fails_its_run_and_the_next_training_works(backend):
-    job = backend.submit(TrainConfig(model="cnn", epochs=20, batch_size=256))
+def test_a_killed_worker_fails_its_run_and_the_next_training_works(ray_backend):
+    job = ray_backend.submit(TrainConfig(model="cnn", epochs=20, batch_size=256))
     deadline = time.monotonic() + 120
     while job.snapshot().status != "running":
         assert time.monotonic() < deadline and not job.done
@@ -79,17 +69,24 @@ def test_a_killed_worker_fails_its_run_and_the_next_training_works(backend):
     os.kill(pid, signal.SIGKILL)
     assert job.wait(60)
     assert job.result.status == "failed" and "lost" in job.result.message
-    again = train_through(backend, TrainConfig(epochs=1), timeout=120)
+    again = train_through(ray_backend, TrainConfig(epochs=1), timeout=120)
     assert again.status == "completed"
 
 
-def test_settings_that_cannot_train_are_refused_before_reaching_the_cluster(backend):
+def test_settings_that_cannot_train_are_refused_before_reaching_the_cluster(ray_backend):
     with pytest.raises(ValueError, match="lr"):
-        backend.submit(TrainConfig(lr=-1))
+        ray_backend.submit(TrainConfig(lr=-1))
+
+
+def test_a_training_over_the_limits_is_refused_before_reaching_the_cluster(ray_backend, monkeypatch):
+    monkeypatch.setenv("MNIST_MAX_TRAIN_SECONDS", "60")
+    with pytest.raises(ValueError, match="over the limit of 60 s"):
+        ray_backend.submit(TrainConfig(model="cnn", epochs=30))
+    assert ray_backend.queued() == 0
 
 
 def test_an_unreachable_cluster_is_a_message_within_the_timeout():
-    from mnist_ray import RayUnavailable, _check_reachable
+    from mnist_core.jobs.ray.backend import RayUnavailable, _check_reachable
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]          # nothing listens here once the socket closes
@@ -108,8 +105,9 @@ def run_cli(*args, env=None, timeout=300):
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def test_the_cli_prints_the_tutorials_lines_through_a_ray_worker(mnist_root):
-    out = run_cli("--backend", "ray", "--epochs", "2", env={"MNIST_DATA_DIR": str(mnist_root)})
+def test_the_cli_prints_the_tutorials_lines_through_a_ray_worker(ray_cluster, mnist_root):
+    out = run_cli("--backend", "ray", "--epochs", "2",
+                  env={"MNIST_DATA_DIR": str(mnist_root), "RAY_ADDRESS": ray_cluster})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["Epoch: 001 cost = 1.165569305", "Epoch: 002 cost = 0.643884361",
                                        "Accuracy: 0.8742"]

@@ -1,16 +1,16 @@
 """The page on Ray: a server's own local Ray, and several servers sharing one cluster.
 
 Without ``RAY_ADDRESS`` a server starts a local Ray of its own, which ends
-with it. With one: a real cluster (`ray start --head --block`), two
-`streamlit run` servers pointed at it (`MNIST_BACKEND=ray`, `RAY_ADDRESS`),
-a browser page on each trains; each page trained on a Ray worker and sees
-only its own runs.
+with it. With one: the session's cluster (`ray start --head --block`, the
+``ray_cluster`` fixture), two `streamlit run` servers pointed at it
+(`MNIST_BACKEND=ray`, `RAY_ADDRESS`), a browser page on each trains; each
+page trained on a Ray worker and sees only its own runs. A cluster of the
+test's own, with token authentication, has its head killed under a driver.
 """
 
 import json
 import os
 import queue
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,33 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, browser, free_port, start_server  # noqa: F401 (fixture)
+from ray_cluster import RAY_ENV, start_cluster, stop_head
+from test_browser import CHROMIUM, browser, start_server  # noqa: F401 (fixture)
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
-from mnist_ray import stop_head  # noqa: E402
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
+pytestmark = [pytest.mark.ray, pytest.mark.e2e]
 
 
-# Everything on the loopback address, with a token of its own (Ray authenticates its clients).
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-
-
-def start_cluster(mnist_root, port: int | None = None):
-    """A `ray start --head --block` cluster on the loopback address with two CPUs: (address, process)."""
-    from mnist_ray import RayUnavailable, start_head
-    port = port or free_port()
+def own_cluster(mnist_root, port: int | None = None):
+    """A cluster of the test's own, to lose: (address, the head's process)."""
     try:
-        head = start_head(port, num_cpus=2, env={**RAY_ENV, "MNIST_DATA_DIR": str(mnist_root)})
-    except RayUnavailable as exc:
+        return start_cluster(port, env={"MNIST_DATA_DIR": str(mnist_root)})
+    except RuntimeError as exc:
         pytest.fail(str(exc))
-    return f"127.0.0.1:{port}", head
-
-
-@pytest.fixture(scope="module")
-def cluster(mnist_root):
-    address, proc = start_cluster(mnist_root)
-    yield address
-    stop_head(proc)
 
 
 def descendants(pid: int) -> set[int]:
@@ -74,7 +61,8 @@ def alive(pid: int) -> bool:
 def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_server(
         browser, mnist_root, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in ("RAY_ADDRESS", "RAY_AUTH_MODE"):  # no cluster, not even the session's: Ray's own defaults
+        monkeypatch.delenv(name, raising=False)
     url, proc = start_server(mnist_root, {"MNIST_BACKEND": "ray"})
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1800})
@@ -96,9 +84,9 @@ def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_s
 
 
 @needs_chromium
-def test_two_servers_train_on_one_ray_cluster(cluster, browser, mnist_root):  # noqa: F811
+def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):  # noqa: F811
     from playwright.sync_api import expect
-    env = {**RAY_ENV, "MNIST_BACKEND": "ray", "RAY_ADDRESS": cluster}
+    env = {"MNIST_BACKEND": "ray", "RAY_ADDRESS": ray_cluster}
     servers = [start_server(mnist_root, env) for _ in range(2)]
     try:
         pages = []
@@ -128,7 +116,7 @@ def test_two_servers_train_on_one_ray_cluster(cluster, browser, mnist_root):  # 
 HEAD_LOSS_DRIVER = """
 import json, sys, time
 from mnist_core import TrainConfig
-from mnist_ray import RayBackend, RayUnavailable
+from mnist_core.jobs.ray import RayBackend, RayUnavailable
 
 def say(**news):
     print(json.dumps(news), flush=True)
@@ -160,11 +148,11 @@ try_training("submit when back")
 
 
 def test_a_lost_head_fails_its_runs_and_submits_say_so_within_the_timeout(mnist_root):
-    from mnist_ray import CALL_TIMEOUT_SECONDS, HEAD_LOST_SECONDS
+    from mnist_core.jobs.ray import CALL_TIMEOUT_SECONDS, HEAD_LOST_SECONDS
     from conftest import ROOT
     limit = HEAD_LOST_SECONDS + CALL_TIMEOUT_SECONDS       # the backend's stated bound on noticing a lost head
     ray_exit_seconds = 15
-    address, head = start_cluster(mnist_root)
+    address, head = own_cluster(mnist_root)
     driver = subprocess.Popen(
         [sys.executable, "-c", HEAD_LOSS_DRIVER, address, str(ray_exit_seconds)], cwd=ROOT, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -193,7 +181,7 @@ def test_a_lost_head_fails_its_runs_and_submits_say_so_within_the_timeout(mnist_
             refused = news(limit + ray_exit_seconds + 30)
             assert refused["event"] == event and refused["outcome"] == "RayUnavailable", refused
             assert "not reachable" in refused["message"] and refused["seconds"] < limit
-        back = start_cluster(mnist_root, port=int(address.rpartition(":")[2]))[1]
+        back = own_cluster(mnist_root, port=int(address.rpartition(":")[2]))[1]
         driver.stdin.write("back\n")
         driver.stdin.flush()
         again = news(240)

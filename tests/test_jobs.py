@@ -1,0 +1,135 @@
+"""The thread backend: its queue, Stop and close, its refusals, and the one worker body's errors.
+
+The queue's tests replace the worker body by one that holds its slot until released, so they take
+milliseconds; one test trains for real on MNIST.
+"""
+
+import threading
+
+import pytest
+
+from mnist_core import TrainConfig
+from mnist_core.budget import SECONDS_ENV, WorkLimitError, WorkLimits
+from mnist_core.data import DataError
+from mnist_core.jobs import DataSpec, JobResult, ThreadBackend, get_backend
+from mnist_core.jobs import thread as thread_backend
+from mnist_core.jobs import worker
+
+TINY = TrainConfig(epochs=1, batch_size=1000, device="cpu")
+HOURS = TrainConfig(model="cnn", width=64, batch_size=32, epochs=30, augment=True)  # about 3.5 h
+
+
+class HeldRuns:
+    """A worker body that reports running, then holds its slot until :meth:`release`."""
+
+    def __init__(self):
+        self.ran: list[TrainConfig] = []
+        self.running = threading.Semaphore(0)
+        self._release = threading.Event()
+
+    def __call__(self, config, spec, report, *, worker, loading_note, should_stop, start=None):
+        report.mark_running("cpu", worker, loading_note)
+        self.ran.append(config)
+        self.running.release()
+        self._release.wait(10)
+        return JobResult("completed", device="cpu", worker=worker)
+
+    def wait_running(self):
+        assert self.running.acquire(timeout=10), "no training started"
+
+    def release(self):
+        self._release.set()
+
+
+@pytest.fixture
+def held(monkeypatch):
+    runs = HeldRuns()
+    monkeypatch.setattr(thread_backend, "run_job", runs)
+    yield runs
+    runs.release()
+
+
+def test_a_training_stopped_while_queued_never_runs_and_the_queue_closes_up(held):
+    backend = ThreadBackend(slots=1)
+    busy = backend.submit(TrainConfig(seed=1))
+    held.wait_running()
+    second, third = backend.submit(TrainConfig(seed=2)), backend.submit(TrainConfig(seed=3))
+    assert [second.snapshot().queue_position, third.snapshot().queue_position] == [0, 1]
+    assert backend.queued() == 2
+
+    second.stop()
+    assert second.wait(2), "a queued training that is stopped ends at once"
+    assert second.result.status == "stopped" and second.result.message == "stopped before it started"
+    assert third.snapshot().queue_position == 0 and backend.queued() == 1
+
+    held.release()
+    assert busy.wait(10) and third.wait(10)
+    assert [c.seed for c in held.ran] == [1, 3]                 # the stopped one never ran
+    assert busy.result.status == third.result.status == "completed"
+
+
+def test_close_stops_every_queued_training(held):
+    backend = ThreadBackend(slots=1)
+    busy = backend.submit(TrainConfig(seed=1))
+    held.wait_running()
+    waiting = [backend.submit(TrainConfig(seed=s)) for s in (2, 3, 4)]
+    assert backend.queued() == 3
+    backend.close()
+    assert all(job.wait(2) and job.result.status == "stopped" for job in waiting)
+    assert backend.queued() == 0
+    held.release()
+    assert busy.wait(10) and busy.result.status == "completed"
+    assert [c.seed for c in held.ran] == [1]
+
+
+@pytest.mark.parametrize("config, reason", [(TrainConfig(lr=-1), "lr"), (TrainConfig(device="nonsense"), "device"),
+                                            (HOURS, "over the limit")])
+def test_settings_that_cannot_train_are_refused_by_submit_and_run_here(held, config, reason):
+    backend = ThreadBackend(slots=1)
+    with pytest.raises(ValueError, match=reason):
+        backend.submit(config)
+    with pytest.raises(ValueError, match=reason):
+        backend.run_here(config)
+    assert backend.queued() == 0 and not held.ran
+
+
+def test_work_limits_come_from_the_host_or_the_backend(held, monkeypatch):
+    monkeypatch.setenv(SECONDS_ENV, "60")
+    with pytest.raises(WorkLimitError, match="over the limit of 60 s"):
+        get_backend("thread").submit(TrainConfig(model="cnn", epochs=30))
+    monkeypatch.setenv(SECONDS_ENV, "0")                        # the host lifts its limit...
+    backend = ThreadBackend(slots=1, limits=WorkLimits(max_seconds=None, max_memory_mb=1))
+    with pytest.raises(WorkLimitError, match="MB of memory"):  # ...a backend given its own keeps it
+        backend.submit(TINY)
+    assert backend.queued() == 0 and not held.ran
+    unlimited = ThreadBackend(slots=1, limits=WorkLimits(max_seconds=None, max_memory_mb=None))
+    job = unlimited.submit(HOURS)
+    held.wait_running()
+    assert held.ran == [HOURS]
+    held.release()
+    assert job.wait(10)
+
+
+@pytest.mark.parametrize("error, message", [
+    (DataError("train-images-idx3-ubyte is truncated"), "train-images-idx3-ubyte is truncated"),
+    (RuntimeError("CUDA out of memory"), "Training failed: RuntimeError: CUDA out of memory"),
+])
+def test_the_worker_body_turns_an_error_into_a_failed_run_with_the_reason(monkeypatch, error, message):
+    def broken(spec, device):
+        raise error
+    monkeypatch.setattr(worker, "shared_data", broken)
+    job = ThreadBackend(slots=1).submit(TINY)
+    assert job.wait(10)
+    assert job.result.status == "failed" and job.result.message == message
+    assert job.result.device == "cpu" and "mnist-training-1" in job.result.worker
+
+
+def test_a_training_through_submit_streams_its_epochs_and_ends_with_its_model(mnist_root):
+    job = ThreadBackend(slots=1).submit(TINY, DataSpec(root=str(mnist_root)))
+    reports = list(job.follow(timeout=60))
+    result = job.result
+    assert [r.epoch for r in reports] == [1] and result.status == "completed"
+    assert result.epoch_costs == [reports[0].cost] and result.evaluation.accuracy > 0.8
+    assert result.device == "cpu" and "mnist-training-1" in result.worker and result.model() is not None
+    snap = job.snapshot()
+    assert snap.status == "completed" and snap.queue_position is None and snap.batches_done == snap.batches_total
