@@ -125,9 +125,9 @@ def recording(store, monkeypatch, outages: list[tuple[float, float]], ends: floa
     ws = store.new_workspace()
     stored, _ = store.add_run(ws, TrainConfig(epochs=2).to_dict())
     job, flaky = Job(TrainConfig(epochs=2)), FlakyStore(store)
-    script = {1: lambda: job._update(status="running", device="cpu", worker="here"),
-              2: lambda: job._add_epoch(report(1)), 60: lambda: job._add_epoch(report(2)),
-              ends: lambda: job._finish(a_result())}
+    script = {1: lambda: job.mark_running("cpu", "here", "training"),
+              2: lambda: job.add_epoch(report(1)), 60: lambda: job.add_epoch(report(2)),
+              ends: lambda: job.finish(a_result())}
     for start, end in outages:
         script[start] = lambda: setattr(flaky, "down", True)
         script[end] = lambda: setattr(flaky, "down", False)
@@ -200,9 +200,9 @@ def test_a_new_run_is_recorded_by_the_server_not_the_visitor(store):
     job = Job(TrainConfig(epochs=2))
     run, notices = actions.add_run(job)
     assert notices == [] and run.number == 1 and visitor.run_list == [run] and live == {run.id: job}
-    job._update(status="running")
-    job._add_epoch(report(1))
-    job._finish(a_result())
+    job.mark_running("cpu", "here", "training")
+    job.add_epoch(report(1))
+    job.finish(a_result())
     deadline = time.monotonic() + 10
     while live and time.monotonic() < deadline:                     # the recorder drops it once stored
         time.sleep(0.05)
@@ -280,4 +280,4 @@ def test_a_run_let_go_at_the_cap_is_a_lasting_note(store):
     run, notices = actions.add_run(Job(TrainConfig()))
     assert [(n.level, n.lasting) for n in notices] == [("info", True)] and "Run #1 was let go" in notices[0].message
     assert [r.number for r in visitor.run_list][0] == 2 and len(visitor.run_list) == MAX_RUNS
-    run.job._finish(JobResult("stopped"))                           # its recorder ends
+    run.job.finish(JobResult("stopped"))                           # its recorder ends
