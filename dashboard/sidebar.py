@@ -13,6 +13,8 @@ from mnist_core.budget import TRAIN_IMAGES, WorkLimits, estimate_work
 from mnist_core.models import DESCRIPTIONS
 from mnist_core.train import DEFAULT_PRESET, OPTIMIZERS, SCHEDULES, available_devices
 
+SIDEBAR_ORDER = ("lr", "batch_size", "epochs", "optimizer", "seed", "device", "schedule", "label_smoothing",
+                 "augment", "width")  # the note names the changes in the order the sidebar shows them
 NAMES = {"lr": "learning rate", "batch_size": "batch size", "label_smoothing": "label smoothing",
          "augment": "augmentation"}
 # Below this width Streamlit draws the sidebar over the page instead of beside it (its mobile breakpoint).
@@ -40,8 +42,8 @@ def apply_and_say(settings: dict, heading: str, fair_model: str | None = None) -
     """Apply settings and keep a note of what they changed, shown while they stand (``fair_model``: offer that
     model with the tutorial's settings)."""
     ss = st.session_state
-    changes = [f"{NAMES.get(k, k)} {shown(k, ss[k])} → {shown(k, v)}"
-               for k, v in settings.items() if k != "model" and ss[k] != v]
+    changes = [f"{NAMES.get(k, k)} {shown(k, ss[k])} → {shown(k, settings[k])}"
+               for k in SIDEBAR_ORDER if k in settings and ss[k] != settings[k]]
     apply(settings)
     ss.settings_note = {"text": f"{heading}: {', '.join(changes)}." if changes else None,
                         "settings": settings, "fair_model": fair_model}

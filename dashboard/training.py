@@ -137,8 +137,10 @@ def tutorial_reference(run: Run, runs: list[Run]) -> tuple[float, str]:
     if tutorials:
         last = tutorials[-1]
         return last.accuracy, f"run #{last.number}, the tutorial's settings ({100 * last.accuracy:.2f}%)"
-    return TUTORIAL_ACCURACY, (f"the tutorial's known accuracy, {100 * TUTORIAL_ACCURACY:.2f}% (its settings, mean "
-                               "of 3 seeds): train them once to compare with your own run")
+    known = f"the tutorial's known accuracy, {100 * TUTORIAL_ACCURACY:.2f}% (its settings, mean of 3 seeds)"
+    if not is_tutorial(run.config):
+        known += ": train them once to compare with your own run"
+    return TUTORIAL_ACCURACY, known
 
 
 def smoothed_cost_floor(smoothing: float, classes: int = 10) -> float:

@@ -87,7 +87,8 @@ def test_choosing_a_model_says_what_its_preset_changed_and_offers_the_fair_compa
     assert not at.exception
     notes = [i.value for i in at.sidebar.info]
     assert notes == ["The cnn comes with its preset cnn-fast: learning rate 0.1 → 0.01, batch size 1000 → 256, "
-                     "epochs 10 → 2, optimizer sgd → adam, schedule constant → onecycle, label smoothing 0 → 0.1."]
+                     "epochs 10 → 2, optimizer sgd → adam, schedule constant → onecycle, "
+                     "label smoothing 0 → 0.1."]
     at.sidebar.button(key="fair").click().run()
     sb = at.sidebar
     assert sb.selectbox(key="model").value == "cnn"
@@ -109,7 +110,8 @@ def test_the_batch_size_caption_counts_an_epochs_updates():
 
 def test_train_on_a_phone_closes_the_sidebar():
     at = sidebar_page()
-    closers = lambda: [h.proto.body for h in at.get("html") if "stSidebarCollapseButton" in h.proto.body]  # noqa: E731
+    def closers():
+        return [h.proto.body for h in at.get("html") if "stSidebarCollapseButton" in h.proto.body]
     assert not closers()
     at.sidebar.button(key="train").click().run()
     assert len(closers()) == 1 and "max-width: 767px" in closers()[0]
@@ -163,10 +165,10 @@ def drawn_digit(monkeypatch):
 
 
 def show_prediction():
+    import streamlit as st
     import torch
 
     from dashboard.draw import draw_and_classify
-    import streamlit as st
     st.session_state.canvas_key = 0
     draw_and_classify(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)), "a linear model")
 
