@@ -1,16 +1,71 @@
-"""Compare runs: every run's cost curve overlaid, a table of runs; share, download or remove each."""
+"""Compare runs: the chosen runs' cost curves overlaid, a table of every run; share, download or remove each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 import streamlit as st
+from plotly.colors import DEFAULT_PLOTLY_COLORS, sample_colorscale
 
 from dashboard import charts, session
-from dashboard.settings import format_lr
+from dashboard.settings import SWEEP_LRS, format_lr
 from mnist_core.export import onnx_available
-from playground.runs import checkpoint_bytes, curves_csv, differing, label, onnx_bytes
+from playground.runs import Run, checkpoint_bytes, curves_csv, differing, label, onnx_bytes
+
+CHARTED_BY_DEFAULT = 4  # the latest runs on the chart until the visitor chooses: a sweep's four fit
+SWEEP_HUES = ("Purples", "Oranges", "Greens", "Reds", "Blues")
+
+
+def sweeps(runs: list[Run]) -> dict[int, str]:
+    """Run number -> the name of the sweep it belongs to. A sweep is what the sidebar's sweep submits: runs
+    numbered in a row, at SWEEP_LRS in order, whose settings are alike but for the learning rate. Told from the
+    runs themselves, so stored, shared and copied runs are grouped the same way."""
+    found: dict[int, str] = {}
+    size, i = len(SWEEP_LRS), 0
+    while i + size <= len(runs):
+        group = runs[i:i + size]
+        alike = {replace(r.config, lr=SWEEP_LRS[0]) for r in group}
+        if ([r.config.lr for r in group] == SWEEP_LRS and len(alike) == 1
+                and group[-1].number - group[0].number == size - 1):
+            found.update({r.number: f"sweep #{group[0].number}–#{group[-1].number}" for r in group})
+            i += size
+        else:
+            i += 1
+    return found
+
+
+def default_charted(runs: list[Run], sweep_of: dict[int, str]) -> list[int]:
+    """The latest few runs, each sweep among them whole."""
+    latest = runs[-CHARTED_BY_DEFAULT:]
+    wanted = {sweep_of[r.number] for r in latest if r.number in sweep_of}
+    return [r.number for r in runs if r in latest or sweep_of.get(r.number) in wanted]
+
+
+def curves_of(runs: list[Run], sweep_of: dict[int, str]) -> list[charts.Curve]:
+    """Each charted run's curve: ``#N`` in the legend (with its lr in a sweep, or the one setting that differs
+    when only one does), every differing setting on hover, a sweep's runs in one legend group shaded in one
+    hue (lr low to high)."""
+    keys = differing(runs)
+    hue = {g: SWEEP_HUES[i % len(SWEEP_HUES)] for i, g in enumerate(dict.fromkeys(sweep_of.values()))}
+    singles = iter(DEFAULT_PLOTLY_COLORS * 3)
+    curves = []
+    for r in runs:
+        if not r.costs or not np.isfinite(r.costs).all():
+            continue
+        group = sweep_of.get(r.number, "")
+        if group:
+            shade = 0.45 + 0.55 * SWEEP_LRS.index(r.config.lr) / (len(SWEEP_LRS) - 1)
+            color = sample_colorscale(hue[group], [shade])[0]
+        else:
+            color = next(singles)
+        if group:  # what a sweep varies
+            name = f"#{r.number} lr={format_lr(r.config.lr)}"
+        else:
+            name = label(r, keys) if len(keys) == 1 else f"#{r.number}"
+        curves.append(charts.Curve(name, r.costs, hover=label(r, keys), group=group, color=color))
+    return curves
 
 
 def compare_section() -> None:
@@ -18,20 +73,28 @@ def compare_section() -> None:
     if not runs:
         return
     st.subheader("Compare runs")
-    keys = differing(runs)
-    curves = [(label(r, keys), r.costs) for r in runs if r.costs and np.isfinite(r.costs).all()]
-    spread = [c for _, cs in curves for c in cs]
-    log_y = bool(spread) and max(spread) / max(min(spread), 1e-9) > 50
+    sweep_of = sweeps(runs)
     left, right = st.columns([3, 2])
     with left.container(key="compare"):
+        # keyed by the runs on show: a new run resets the choice to the latest few, which then include it
+        charted = st.multiselect(
+            "Runs on the chart", [r.number for r in runs], default=default_charted(runs, sweep_of),
+            format_func=lambda n: f"#{n}",
+            key=f"charted-{len(runs)}-{runs[-1].number}")
+        curves = curves_of([r for r in runs if r.number in charted], sweep_of)
+        spread = [c for curve in curves for c in curve.costs]
+        log_y = bool(spread) and max(spread) / max(min(spread), 1e-9) > 50
         st.plotly_chart(charts.compare_figure(curves, log_y=log_y), width="stretch", key="compare-chart")
     table = [{
-        "run": r.number, **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
+        "run": r.number,
         "test accuracy (%)": round(100 * r.accuracy, 2) if r.accuracy is not None else None,
+        "sweep": sweep_of.get(r.number, ""),
+        **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
         "seconds": round(r.seconds, 2), "device": r.device, "status": r.status,
         "shared": r.stored is not None and r.stored.share_token is not None,
     } for r in runs]
     right.dataframe(table, hide_index=True, width="stretch")
+    keys = differing(runs)
     with st.expander("Share, download or remove a run"):
         # One row of buttons per run: a click names its run, whatever else changes on the page meanwhile.
         for r in runs:

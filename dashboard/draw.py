@@ -11,6 +11,9 @@ from dashboard.inside import inside_section
 from mnist_core import predict, to_mnist
 
 CANVAS_SIDE = 280
+SCORES_TO_PROBABILITIES = (
+    "The model ends in ten scores, one per digit (the linear model's are weighted sums of the 784 pixels); "
+    "softmax turns them into these probabilities, which add up to 100%: the higher a score, the larger its bar.")
 
 
 def clear_canvas() -> None:
@@ -55,6 +58,7 @@ def draw_and_classify(model, source: str) -> np.ndarray | None:
                         unsafe_allow_html=True)
         st.caption(f"predicted digit, {100 * probs[best]:.0f}% sure")
         st.plotly_chart(charts.probabilities_figure(probs), width="stretch", key="probabilities")
+        st.caption(SCORES_TO_PROBABILITIES)
         st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption="What the model sees: 28×28, like MNIST",
                  width=140)
     return digit

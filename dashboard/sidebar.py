@@ -9,9 +9,24 @@ from dashboard.settings import (
     format_lr, preset_settings, to_query, tutorial_settings,
 )
 from mnist_core import PRESETS, TrainConfig, list_models
-from mnist_core.budget import WorkLimits, estimate_work
+from mnist_core.budget import TRAIN_IMAGES, WorkLimits, estimate_work
 from mnist_core.models import DESCRIPTIONS
-from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices
+from mnist_core.train import DEFAULT_PRESET, OPTIMIZERS, SCHEDULES, available_devices
+
+SIDEBAR_ORDER = ("lr", "batch_size", "epochs", "optimizer", "seed", "device", "schedule", "label_smoothing",
+                 "augment", "width")  # the note names the changes in the order the sidebar shows them
+NAMES = {"lr": "learning rate", "batch_size": "batch size", "label_smoothing": "label smoothing",
+         "augment": "augmentation"}
+# Below this width Streamlit draws the sidebar over the page instead of beside it (its mobile breakpoint).
+NARROW_PX = 768
+# Streamlit has no call that collapses the sidebar (set_page_config's initial_sidebar_state is only the first
+# state: a rerun keeps the visitor's own), so after Train a phone clicks the sidebar's own close button.
+CLOSE_SIDEBAR_ON_A_PHONE = f"""<script>
+if (window.matchMedia("(max-width: {NARROW_PX - 1}px)").matches) {{
+  const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+  if (close) close.click();
+}}
+</script>"""
 
 
 def apply(settings: dict) -> None:
@@ -23,16 +38,61 @@ def reset_to_tutorial() -> None:
     apply(tutorial_settings())
 
 
+def apply_and_say(settings: dict, heading: str, fair_model: str | None = None) -> None:
+    """Apply settings and keep a note of what they changed, shown while they stand (``fair_model``: offer that
+    model with the tutorial's settings)."""
+    ss = st.session_state
+    changes = [f"{NAMES.get(k, k)} {shown(k, ss[k])} → {shown(k, settings[k])}"
+               for k in SIDEBAR_ORDER if k in settings and ss[k] != settings[k]]
+    apply(settings)
+    ss.settings_note = {"text": f"{heading}: {', '.join(changes)}." if changes else None,
+                        "settings": settings, "fair_model": fair_model}
+
+
+def shown(key: str, value) -> str:
+    if key == "lr":
+        return format_lr(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key == "width" and value == 0:
+        return "the model's default"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def on_model_change() -> None:
-    """A new model comes with its preset: good settings for it, the visitor's seed and device kept."""
-    apply(base_settings(st.session_state.model, keep=st.session_state))
+    """A new model comes with its preset: good settings for it, the visitor's seed and device kept. What the
+    preset changed is said, since the preset box above shows no preset."""
+    model = st.session_state.model
+    preset = DEFAULT_PRESET.get(model, "tutorial")
+    apply_and_say(base_settings(model, keep=st.session_state), f"The {model} comes with its preset {preset}",
+                  fair_model=model if preset != "tutorial" else None)
+
+
+def with_tutorials_settings(model: str) -> None:
+    """The fair comparison: this model, every other setting the tutorial's (seed and device kept)."""
+    ss = st.session_state
+    apply_and_say({**tutorial_settings(), "model": model, "seed": ss.seed, "device": ss.device},
+                  f"The {model} with the tutorial's settings")
 
 
 def on_preset_change() -> None:
     name = st.session_state.preset
     if name:
-        apply(preset_settings(name, keep=st.session_state))
+        apply_and_say(preset_settings(name, keep=st.session_state), f"The preset {name}")
     st.session_state.preset = None
+
+
+def settings_note() -> None:
+    """What the last model or preset choice changed, while those settings still stand."""
+    note = st.session_state.get("settings_note")
+    if not note or any(st.session_state[k] != v for k, v in note["settings"].items()):
+        return
+    if note["text"]:
+        st.info(note["text"])
+    if note["fair_model"]:
+        st.button(f"The {note['fair_model']} with the tutorial's settings", key="fair", width="stretch",
+                  on_click=with_tutorials_settings, args=(note["fair_model"],),
+                  help="Only the model differs from the tutorial's run: a fair comparison.")
 
 
 def sync_url(settings: dict) -> None:
@@ -55,10 +115,15 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                           "cnn-fast: 99%+ in about 15 s on 2 CPU cores · cnn-best: 99.5%+ in minutes")
         st.selectbox("Model", list_models(), key="model", on_change=on_model_change,
                      help="\n".join(f"- **{k}**: {v}" for k, v in DESCRIPTIONS.items()))
+        settings_note()
         st.select_slider("Learning rate", LR_CHOICES, key="lr", format_func=format_lr,
                          help="Step size of each update (log scale). The tutorial uses 0.1.")
         st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000.")
         st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images.")
+        updates = TRAIN_IMAGES // st.session_state.batch_size
+        st.caption(f"An epoch is {TRAIN_IMAGES:,} images: at batch size {st.session_state.batch_size:,}, "
+                   f"{updates:,} updates of the weights; {st.session_state.epochs} epochs, "
+                   f"{updates * st.session_state.epochs:,} updates.")
         st.selectbox("Optimizer", OPTIMIZERS, key="optimizer",
                      format_func={"sgd": "SGD (the tutorial's)", "momentum": "SGD + momentum 0.9", "adam": "Adam"}.get)
         st.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key="seed",
@@ -83,6 +148,8 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
         sweep_clicked = st.button(f"Learning-rate sweep ({', '.join(format_lr(x) for x in SWEEP_LRS)})",
                                   key="sweep", width="stretch", disabled=bool(refusal),
                                   help="Train these settings once per learning rate and overlay the curves.")
+        if (train_clicked or sweep_clicked) and not refusal:
+            st.html(CLOSE_SIDEBAR_ON_A_PHONE, unsafe_allow_javascript=True)
         if refusal:
             st.warning(refusal)
         else:

@@ -7,15 +7,22 @@ of the page stays usable meanwhile. When a run ends, the whole page redraws once
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import charts, resources, session
 from dashboard.settings import format_lr
 from mnist_core import TrainConfig
-from playground.runs import Run, advice
+from playground.runs import CHANCE_COST, Run, advice
 from playground.workspace import Notice
 
 REFRESH_SECONDS = 0.5
+TUTORIAL = TrainConfig()
+# What the tutorial's settings score on the test set, the mean over 3 seeds (benchmarks/README.md,
+# section 2 "Every preset"): the reference of a run's accuracy until the workspace has a tutorial run of its own.
+TUTORIAL_ACCURACY = 0.9040
 
 
 def submit(configs: list[TrainConfig]) -> None:
@@ -58,6 +65,7 @@ def live() -> None:
     if costs:
         st.plotly_chart(charts.live_figure(costs, shown.accuracies, shown.config.epochs),
                         width="stretch", key="live-chart")
+        st.caption(cost_explained(shown.config))
     if not active:
         outcome(shown, runs)
 
@@ -102,14 +110,53 @@ def outcome(run: Run, runs: list[Run]) -> None:
     tip = advice(run)
     if tip:
         getattr(st, tip[0])(tip[1])
-    previous = [r for r in runs if r is not run and r.done and r.accuracy is not None and r.number < run.number]
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns([2, 1, 1])
     acc = run.accuracy
     delta = None
-    if acc is not None and previous:
-        delta = f"{100 * (acc - previous[-1].accuracy):+.2f} pts vs run #{previous[-1].number}"
+    if acc is not None:
+        reference, words = tutorial_reference(run, runs)
+        delta = f"{100 * (acc - reference):+.2f} percentage points vs the tutorial"
     c1.metric("Test accuracy", f"{100 * acc:.2f}%" if acc is not None else "—", delta)
     c2.metric("Training time", f"{run.seconds:.2f} s")
     c3.metric("Device", run.device)
+    if acc is not None:
+        st.caption(f"Compared with {words}.")
     if run.worker:
         st.caption(f"Trained by {run.worker}.")
+
+
+def is_tutorial(config: TrainConfig) -> bool:
+    """The tutorial's settings, whatever the seed and the device."""
+    return replace(config, seed=TUTORIAL.seed, device=TUTORIAL.device) == TUTORIAL
+
+
+def tutorial_reference(run: Run, runs: list[Run]) -> tuple[float, str]:
+    """What a run's accuracy is measured against: the workspace's latest run with the tutorial's settings, else
+    the tutorial's known accuracy. Always the tutorial, not the previous run: a good run after a better one
+    is still a good run."""
+    tutorials = [r for r in runs if r is not run and r.done and r.accuracy is not None and is_tutorial(r.config)]
+    if tutorials:
+        last = tutorials[-1]
+        return last.accuracy, f"run #{last.number}, the tutorial's settings ({100 * last.accuracy:.2f}%)"
+    known = f"the tutorial's known accuracy, {100 * TUTORIAL_ACCURACY:.2f}% (its settings, mean of 3 seeds)"
+    if not is_tutorial(run.config):
+        known += ": train them once to compare with your own run"
+    return TUTORIAL_ACCURACY, known
+
+
+def smoothed_cost_floor(smoothing: float, classes: int = 10) -> float:
+    """The lowest cross-entropy label smoothing allows: the entropy of its smoothed target."""
+    right, wrong = 1 - smoothing + smoothing / classes, smoothing / classes
+    return -right * math.log(right) - (classes - 1) * wrong * math.log(wrong)
+
+
+def cost_explained(config: TrainConfig) -> str:
+    """What the cost is, and why a run with label smoothing cannot bring it near 0."""
+    text = ("The cost is the cross-entropy: minus the log of the probability the model gives the right digit, "
+            f"averaged over the epoch. Guessing (1/10 for every digit) costs ln 10 = {CHANCE_COST:.2f}; "
+            "a perfect model, 0.")
+    if config.label_smoothing > 0:
+        text += (f" This run uses label smoothing {config.label_smoothing:g}: its targets spread "
+                 f"{100 * config.label_smoothing:g}% of the probability over all ten digits, so its cost stays "
+                 f"above ~{smoothed_cost_floor(config.label_smoothing):.1f} even when nearly every digit is right.")
+    return text

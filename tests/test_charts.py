@@ -61,3 +61,20 @@ def test_the_probability_chart_highlights_the_predicted_digit():
     bar = fig.data[0]
     assert list(bar.x) == [str(d) for d in range(10)]
     assert len(set(bar.marker.color)) == 2 and bar.marker.color[7] != bar.marker.color[0]
+
+
+def test_the_live_chart_puts_accuracy_on_a_fixed_0_to_100_panel_under_a_cost_from_0():
+    failed = charts.live_figure([2.9, 2.7, 2.6], [0.0536, 0.08, 0.1118], 10)  # a run that never learned
+    cost, accuracy = failed.layout.yaxis, failed.layout.yaxis2
+    assert tuple(accuracy.range) == (0, 100)          # 11% sits near the bottom, not at the top like 92%
+    assert cost.rangemode == "tozero"
+    assert accuracy.overlaying is None and accuracy.domain[1] < cost.domain[0]   # two panels, no crossing axes
+    assert failed.data[1].yaxis == "y2" and list(failed.data[1].y) == [5.36, 8.0, 11.18]
+
+
+def test_the_compare_chart_keeps_its_height_and_a_short_legend_with_a_dozen_runs():
+    curves = [charts.Curve(f"#{n}", [1.0, 0.5], hover=f"#{n} lr=0.1, optimizer=adam, batch_size=256")
+              for n in range(1, 13)]
+    fig = charts.compare_figure(curves)
+    assert fig.layout.height == 380 and fig.layout.legend.orientation == "v"   # a column that scrolls, beside
+    assert all(len(t.name) <= 3 for t in fig.data) and "optimizer=adam" in fig.data[0].hovertemplate
