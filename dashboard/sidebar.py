@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.settings import (
-    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, SWEEP_LRS, WIDTH_CHOICES, base_settings,
-    format_lr, preset_settings, to_query, tutorial_settings,
+    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, SWEEP_LRS, base_settings, format_lr,
+    preset_settings, to_query, tutorial_settings, width_choices,
 )
 from mnist_core import PRESETS, TrainConfig, list_models
 from mnist_core.budget import WorkLimits, estimate_work
-from mnist_core.models import DESCRIPTIONS
+from mnist_core.models import model_spec
 from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices
 
 
@@ -54,7 +54,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                      help="tutorial: the tutorial's softmax regression · mlp: ~98% in seconds · "
                           "cnn-fast: 99%+ in about 15 s on 2 CPU cores · cnn-best: 99.5%+ in minutes")
         st.selectbox("Model", list_models(), key="model", on_change=on_model_change,
-                     help="\n".join(f"- **{k}**: {v}" for k, v in DESCRIPTIONS.items()))
+                     help="\n".join(f"- **{m}**: {model_spec(m).description}" for m in list_models()))
         st.select_slider("Learning rate", LR_CHOICES, key="lr", format_func=format_lr,
                          help="Step size of each update (log scale). The tutorial uses 0.1.")
         st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000.")
@@ -70,7 +70,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                          help="onecycle warms the rate up, then anneals it to almost 0.")
             st.select_slider("Label smoothing", SMOOTHING_CHOICES, key="label_smoothing")
             st.checkbox("Augment (random rotation, scale, shift)", key="augment")
-            widths = WIDTH_CHOICES.get(st.session_state.model, [0])
+            widths = width_choices(st.session_state.model)
             if st.session_state.width not in widths:
                 st.session_state.width = 0
             st.selectbox("Width", widths, key="width", disabled=len(widths) == 1,

@@ -17,7 +17,7 @@ from pathlib import Path
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
 from .jobs import DataSpec, get_backend, train_through
-from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device
+from .train import PRESETS, TrainConfig, preset_config, preset_of, resolve_device
 
 
 PROG = "python -m mnist_core"
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (named, else the model's, else the tutorial's) with the given flags on top."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    preset = args.preset or DEFAULT_PRESET.get(given.get("model", "linear"), "tutorial")
+    preset = args.preset or preset_of(given.get("model", "linear"))
     return preset_config(preset, **given)
 
 
