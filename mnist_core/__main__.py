@@ -17,6 +17,7 @@ from pathlib import Path
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
 from .jobs import DataSpec, get_backend, train_through
+from .summary import run_summary
 from .train import PRESETS, TrainConfig, preset_config, preset_of, resolve_device
 
 
@@ -152,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
           file=sys.stderr)
 
-    summary = {"test_accuracy": evaluation.accuracy if evaluation else None,
-               "test_loss": evaluation.loss if evaluation else None,
-               "train_seconds": result.train_seconds, "epoch_costs": result.epoch_costs,
-               "test_accuracies": result.test_accuracies, "device": result.device, "worker": result.worker,
-               "status": result.status, "config": config.to_dict(), "dataset": args.dataset}
+    summary = run_summary(result, config, args.dataset)
     try:
         if args.save:
             write_output(args.save, "checkpoint", result.checkpoint)

@@ -212,18 +212,6 @@ class TrainResult:
         done = [a for a in self.test_accuracies if a is not None]
         return done[-1] if done else None
 
-    def summary(self) -> dict:
-        return {
-            "test_accuracy": self.test_accuracy,
-            "train_seconds": self.train_seconds,
-            "epoch_costs": self.epoch_costs,
-            "test_accuracies": self.test_accuracies,
-            "val_accuracies": self.val_accuracies,
-            "device": self.device,
-            "status": self.status,
-            "config": self.config.to_dict(),
-        }
-
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
