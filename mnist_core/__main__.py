@@ -3,7 +3,8 @@
 With no flags it prints the tutorial's lines exactly (``Epoch: 001 cost =
 0.384366602`` ... ``Accuracy: 0.9030``). Flags mirror :class:`TrainConfig`;
 ``--preset`` picks a named set of settings and ``--model`` alone picks that
-model's preset. Bad flags or data: a message and exit status 2.
+model's preset. Bad flags or data: a message and exit status 2. A learning rate that the costs show
+to be too large or too small: a warning on stderr (a diverged training: exit status 1).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .advice import lr_advice
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
 from .jobs import DataSpec, get_backend, train_through
@@ -143,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     if result.status == "failed":
         print(f"error: {result.message}", file=sys.stderr)
         return 2
+    advice = lr_advice(config, result.epoch_costs, result.status)
     if result.status == "diverged":
-        print(f"error: the cost became {result.epoch_costs[-1]} in epoch {len(result.epoch_costs)}: "
-              f"training diverged. Try a smaller learning rate (now {config.lr}).", file=sys.stderr)
+        print(f"error: {advice[1]}", file=sys.stderr)
         return 1
 
     evaluation = result.evaluation  # None with --no-evaluate-test: the test set was never scored
     print(f"Accuracy: {evaluation.accuracy:.4f}" if evaluation else "Accuracy: not measured (--no-evaluate-test)")
     print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
           file=sys.stderr)
+    if advice is not None:
+        print(f"warning: {advice[1]}", file=sys.stderr)
 
     summary = run_summary(result, config, args.dataset)
     try:
