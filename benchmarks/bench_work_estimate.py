@@ -5,7 +5,8 @@ Each setting runs in a fresh process: MNIST loaded, then ``train()`` itself for 
 first untimed), then one evaluation of the test set. Seconds per training image come from the
 batches' end times; memory is the process's peak resident set size during those batches (sampled
 every 5 ms from /proc) minus its size just before training. The script then fits the coefficients
-that ``mnist_core/budget.py`` holds and prints them beside each setting's measured and estimated cost.
+that each model's registration in ``mnist_core/models.py`` holds (``cost=WorkCost(...)``, the terms it
+names) and prints them beside each setting's measured and estimated cost.
 
     python benchmarks/bench_work_estimate.py
 """
@@ -115,15 +116,18 @@ def measure_augment(rounds: int = 25) -> dict:
 
 
 def fit(rows: list[dict], augment: dict) -> dict:
-    """Least squares per model of the forms mnist_core.budget uses (see its docstring)."""
+    """Least squares per model of the terms its registration names (see mnist_core.budget's docstring)."""
     from mnist_core import TrainConfig
-    from mnist_core.budget import _features, parameter_count  # the one definition of the cost's terms
+    from mnist_core.budget import parameter_count, term_values  # the one definition of the cost's terms
+    from mnist_core.models import model_spec
 
     out = {}
     for model in sorted({r["model"] for r in rows}):
+        registered = model_spec(model).cost
+        time_terms, memory_terms = list(registered.train), list(registered.memory)
         mine = [r for r in rows if r["model"] == model and not r["augment"]]
-        x_time = np.array([_features(model, r["width"], r["batch_size"])[0] for r in mine])
-        x_mem = np.array([_features(model, r["width"], r["batch_size"])[1] for r in mine])
+        x_time = np.array([term_values(time_terms, model, r["width"], r["batch_size"]) for r in mine])
+        x_mem = np.array([term_values(memory_terms, model, r["width"], r["batch_size"]) for r in mine])
         t = np.array([r["train_s_per_image"] for r in mine])
         # what the parameters take (16 bytes each) is counted apart, exactly
         m = np.array([r["peak_extra_bytes"] - 16 * parameter_count(TrainConfig(model=model, width=r["width"]))
@@ -131,12 +135,13 @@ def fit(rows: list[dict], augment: dict) -> dict:
         e = np.array([r["eval_s_per_image"] for r in mine])
         out[model] = {
             # relative error on time (settings differ 100-fold), absolute on memory: nonnegative fits
-            "train": _nnls(x_time / t[:, None], np.ones_like(t)),
-            "eval": _nnls(x_time / e[:, None], np.ones_like(e)),
-            "memory": _nnls(x_mem, m),
+            "train": dict(zip(time_terms, _nnls(x_time / t[:, None], np.ones_like(t)))),
+            "eval": dict(zip(time_terms, _nnls(x_time / e[:, None], np.ones_like(e)))),
+            "memory": dict(zip(memory_terms, _nnls(x_mem, m))),
         }
     # augmentation: its measured share of a cnn width-32 step, on the fitted cost of that step
-    cnn32 = sum(c * f for c, f in zip(out["cnn"]["train"], _features("cnn", 32, 256)[0]))
+    cnn32 = sum(c * v for c, v in zip(out["cnn"]["train"].values(),
+                                      term_values(out["cnn"]["train"], "cnn", 32, 256)))
     out["augment_s_per_image"] = augment["ratio_to_cnn32_step"] * cnn32
     return out
 
@@ -150,14 +155,16 @@ def anchor(coefficients: dict) -> tuple[dict, list[dict]]:
     sets its level. The linear model and the MLP have one preset each, so their presets match by
     construction; the CNN's two presets check each other.
     """
-    from mnist_core import PRESETS, budget, preset_config
+    from mnist_core import PRESETS, preset_config
+    from mnist_core.budget import estimate_work
+    from mnist_core.models import WorkCost
 
     def estimates(coef):
-        budget._COEFFICIENTS = {k: v for k, v in coef.items() if k in budget._COEFFICIENTS}
-        budget._AUGMENT_S_PER_IMAGE = coef["augment_s_per_image"]
         # evaluations once only: the measured seconds exclude them
-        return {name: budget.estimate_work(preset_config(name, eval_every_epoch=False)).seconds
-                for name in PRESETS}
+        configs = {name: preset_config(name, eval_every_epoch=False) for name in PRESETS}
+        return {name: estimate_work(config, cost=WorkCost(**coef[config.model]),
+                                    augment_s_per_image=coef["augment_s_per_image"]).seconds
+                for name, config in configs.items()}
 
     measured = {name: entry["seconds_median"]
                 for name, entry in json.loads((HERE / "results" / "models.json").read_text())["presets"].items()}
@@ -165,7 +172,7 @@ def anchor(coefficients: dict) -> tuple[dict, list[dict]]:
     model_of = {name: preset_config(name).model for name in PRESETS}
     factors = {model: float(np.median([measured[n] / raw[n] for n in raw if model_of[n] == model]))
                for model in set(model_of.values())}
-    scaled = {model: ({key: ([c * factors[model] for c in v] if key in ("train", "eval") else v)
+    scaled = {model: ({key: ({t: c * factors[model] for t, c in v.items()} if key in ("train", "eval") else v)
                        for key, v in terms.items()} if model in factors else terms)
               for model, terms in coefficients.items()}
     scaled["augment_s_per_image"] = coefficients["augment_s_per_image"] * factors["cnn"]

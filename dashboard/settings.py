@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 
 from mnist_core import PRESETS, TrainConfig, list_models
-from mnist_core.train import DEFAULT_PRESET, OPTIMIZERS, SCHEDULES, available_devices
+from mnist_core.models import model_spec
+from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices, preset_of
 
 LR_CHOICES = [m * 10.0 ** e for e in range(-4, 2) for m in (1, 2, 5)][:-2]  # 0.0001 ... 10
 BATCH_CHOICES = [32, 64, 128, 256, 500, 1000, 2000, 5000]
 EPOCHS_RANGE = (1, 30)
 SWEEP_LRS = [0.001, 0.01, 0.1, 1.0]
 SMOOTHING_CHOICES = [0.0, 0.05, 0.1, 0.2]
-WIDTH_CHOICES = {"linear": [0], "mlp": [0, 128, 256, 800, 1024], "cnn": [0, 8, 16, 32, 64]}
 KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed", "device",
         "schedule", "label_smoothing", "augment", "width")
 
@@ -37,9 +37,14 @@ def preset_settings(name: str, keep: dict | None = None) -> dict:
     return values
 
 
+def width_choices(model: str) -> list[int]:
+    """The widths offered for ``model``: 0 (its default), then those of its registration."""
+    return [0, *model_spec(model).widths]
+
+
 def base_settings(model: str, keep: dict | None = None) -> dict:
     """What choosing ``model`` alone sets: its preset. The URL stores differences from this."""
-    return preset_settings(DEFAULT_PRESET.get(model, "tutorial"), keep)
+    return {**preset_settings(preset_of(model), keep), "model": model}
 
 
 def from_query(params: dict) -> dict:
@@ -85,7 +90,7 @@ def parse_query(params: dict) -> dict:
             out["seed"] = value
         elif key == "label_smoothing" and 0 <= value < 1:
             out["label_smoothing"] = _nearest(value, SMOOTHING_CHOICES)
-        elif key == "width" and value in WIDTH_CHOICES.get(out.get("model", "linear"), [0]):
+        elif key == "width" and value in width_choices(out.get("model", "linear")):
             out["width"] = value
     return out
 

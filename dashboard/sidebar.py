@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.settings import (
-    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, SWEEP_LRS, WIDTH_CHOICES, base_settings,
-    format_lr, preset_settings, to_query, tutorial_settings,
+    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, SWEEP_LRS, base_settings, format_lr,
+    preset_settings, to_query, tutorial_settings, width_choices,
 )
 from mnist_core import PRESETS, TrainConfig, list_models
-from mnist_core.budget import TRAIN_IMAGES, WorkLimits, estimate_work
-from mnist_core.models import DESCRIPTIONS
-from mnist_core.train import DEFAULT_PRESET, OPTIMIZERS, SCHEDULES, available_devices
+from mnist_core.budget import WorkLimits, estimate_work
+from mnist_core.models import model_spec
+from mnist_core.data import TRAIN_IMAGES
+from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices, preset_of
 
 SIDEBAR_ORDER = ("lr", "batch_size", "epochs", "optimizer", "seed", "device", "schedule", "label_smoothing",
                  "augment", "width")  # the note names the changes in the order the sidebar shows them
@@ -63,7 +64,7 @@ def on_model_change() -> None:
     """A new model comes with its preset: good settings for it, the visitor's seed and device kept. What the
     preset changed is said, since the preset box above shows no preset."""
     model = st.session_state.model
-    preset = DEFAULT_PRESET.get(model, "tutorial")
+    preset = preset_of(model)
     apply_and_say(base_settings(model, keep=st.session_state), f"The {model} comes with its preset {preset}",
                   fair_model=model if preset != "tutorial" else None)
 
@@ -114,7 +115,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                      help="tutorial: the tutorial's softmax regression · mlp: ~98% in seconds · "
                           "cnn-fast: 99%+ in about 15 s on 2 CPU cores · cnn-best: 99.5%+ in minutes")
         st.selectbox("Model", list_models(), key="model", on_change=on_model_change,
-                     help="\n".join(f"- **{k}**: {v}" for k, v in DESCRIPTIONS.items()))
+                     help="\n".join(f"- **{m}**: {model_spec(m).description}" for m in list_models()))
         settings_note()
         st.select_slider("Learning rate", LR_CHOICES, key="lr", format_func=format_lr,
                          help="Step size of each update (log scale). The tutorial uses 0.1.")
@@ -135,7 +136,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                          help="onecycle warms the rate up, then anneals it to almost 0.")
             st.select_slider("Label smoothing", SMOOTHING_CHOICES, key="label_smoothing")
             st.checkbox("Augment (random rotation, scale, shift)", key="augment")
-            widths = WIDTH_CHOICES.get(st.session_state.model, [0])
+            widths = width_choices(st.session_state.model)
             if st.session_state.width not in widths:
                 st.session_state.width = 0
             st.selectbox("Width", widths, key="width", disabled=len(widths) == 1,

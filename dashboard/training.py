@@ -15,7 +15,8 @@ import streamlit as st
 from dashboard import charts, resources, session
 from dashboard.settings import format_lr
 from mnist_core import TrainConfig
-from playground.runs import CHANCE_COST, Run, advice
+from mnist_core.advice import CHANCE_COST
+from playground.runs import Run, advice
 from playground.workspace import Notice
 
 REFRESH_SECONDS = 0.5

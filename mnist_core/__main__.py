@@ -3,7 +3,8 @@
 With no flags it prints the tutorial's lines exactly (``Epoch: 001 cost =
 0.384366602`` ... ``Accuracy: 0.9030``). Flags mirror :class:`TrainConfig`;
 ``--preset`` picks a named set of settings and ``--model`` alone picks that
-model's preset. Bad flags or data: a message and exit status 2.
+model's preset. Bad flags or data: a message and exit status 2. A learning rate that the costs show
+to be too large or too small: a warning on stderr (a diverged training: exit status 1).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .advice import lr_advice
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
 from .jobs import DataSpec, get_backend, train_through
-from .train import DEFAULT_PRESET, PRESETS, TrainConfig, preset_config, resolve_device
+from .summary import run_summary
+from .train import PRESETS, TrainConfig, preset_config, preset_of, resolve_device
 
 
 PROG = "python -m mnist_core"
@@ -101,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (named, else the model's, else the tutorial's) with the given flags on top."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    preset = args.preset or DEFAULT_PRESET.get(given.get("model", "linear"), "tutorial")
+    preset = args.preset or preset_of(given.get("model", "linear"))
     return preset_config(preset, **given)
 
 
@@ -145,21 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     if result.status == "failed":
         print(f"error: {result.message}", file=sys.stderr)
         return 2
+    advice = lr_advice(config, result.epoch_costs, result.status)
     if result.status == "diverged":
-        print(f"error: the cost became {result.epoch_costs[-1]} in epoch {len(result.epoch_costs)}: "
-              f"training diverged. Try a smaller learning rate (now {config.lr}).", file=sys.stderr)
+        print(f"error: {advice[1]}", file=sys.stderr)
         return 1
 
     evaluation = result.evaluation  # None with --no-evaluate-test: the test set was never scored
     print(f"Accuracy: {evaluation.accuracy:.4f}" if evaluation else "Accuracy: not measured (--no-evaluate-test)")
     print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
           file=sys.stderr)
+    if advice is not None:
+        print(f"warning: {advice[1]}", file=sys.stderr)
 
-    summary = {"test_accuracy": evaluation.accuracy if evaluation else None,
-               "test_loss": evaluation.loss if evaluation else None,
-               "train_seconds": result.train_seconds, "epoch_costs": result.epoch_costs,
-               "test_accuracies": result.test_accuracies, "device": result.device, "worker": result.worker,
-               "status": result.status, "config": config.to_dict(), "dataset": args.dataset}
+    summary = run_summary(result, config, args.dataset)
     try:
         if args.save:
             write_output(args.save, "checkpoint", result.checkpoint)

@@ -10,7 +10,14 @@ weights, gradients and the optimizer's two moments (16 bytes a parameter) and th
 activations (growing with the batch size times the width). The machine was loaded while the costs
 were measured, so one factor per model sets the times' level from the presets' full trainings
 measured on a quiet machine (the CNN's two presets: within 9% of their measured times); memory is
-within 26% of every measured setting.
+within 26% of every measured setting. Each model's measured costs are in its registration
+(:class:`mnist_core.models.WorkCost`).
+
+A model registered without costs is not refused for want of them: it is estimated as
+:data:`UNMEASURED_MARGIN` times the costliest measured model at its default width (the time
+scaled further by how many more parameters this width gives it than its default does), its own
+parameters' memory counted exactly. A guess on the safe side, so the host's limits still hold until
+the benchmark has measured it.
 
 :class:`WorkLimits` refuses a training whose estimate is over a limit, with a message that says
 what to change; ``WorkLimits.from_env()`` reads the limits a host sets.
@@ -18,17 +25,17 @@ what to change; ``WorkLimits.from_env()`` reads the limits a host sets.
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Mapping
 
 import torch
 
-from .models import build_model, model_constructor
+from .data import TEST_IMAGES, TRAIN_IMAGES
+from .models import COST_TERMS, WorkCost, build_model, list_models, model_spec
 from .train import TrainConfig
 
-TRAIN_IMAGES, TEST_IMAGES = 60000, 10000
 SECONDS_ENV = "MNIST_MAX_TRAIN_SECONDS"
 MEMORY_ENV = "MNIST_MAX_TRAIN_MEMORY_MB"
 # Defaults: every preset fits (cnn-best, the largest, is estimated at 13 min and 0.4 GB), while an
@@ -36,21 +43,10 @@ MEMORY_ENV = "MNIST_MAX_TRAIN_MEMORY_MB"
 DEFAULT_MAX_SECONDS = 20 * 60
 DEFAULT_MAX_MEMORY_MB = 2048
 
-# Fitted by benchmarks/bench_work_estimate.py (results/work_estimate.json, "coefficients", times
-# already multiplied by its per-model "time_factors"),
-# one coefficient per term of _features: seconds per image for training and evaluation, bytes for memory.
-_COEFFICIENTS = {
-    "linear": {"train": [1.662e-06, 0.0004245],
-             "eval": [8.468e-07, 1.277e-05],
-             "memory": [3.294e+07, 4048]},
-    "mlp": {"train": [2.132e-06, 2.696e-08, 0.002814],
-             "eval": [1.954e-06, 9.527e-09, 0],
-             "memory": [4.079e+07, 3.542e+04, 2.137e+04, 0]},
-    "cnn": {"train": [0, 4.419e-06, 1.147e-07, 0.008803],
-             "eval": [1.957e-05, 1.586e-08, 6.226e-08, 6.435e-06],
-             "memory": [9.227e+07, 8.933e+06, 3.811e+04, 8808]},
-}
-_AUGMENT_S_PER_IMAGE = 6.363e-06
+# Fitted by benchmarks/bench_work_estimate.py with the models' costs (results/work_estimate.json).
+AUGMENT_S_PER_IMAGE = 6.363e-06
+# An unmeasured model: this many times the costliest measured one (see the module's docstring).
+UNMEASURED_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,19 +62,15 @@ class WorkLimitError(ValueError):
     """A training asks for more time or memory than the host allows; the message says what to change."""
 
 
-def _width(model: str, width: int) -> int:
-    default = inspect.signature(model_constructor(model)).parameters.get("width")
-    return width or (default.default if default is not None else 0)
+def term_values(terms, model: str, width: int, batch_size: int) -> list[float]:
+    """The value of each of ``terms`` (names of :data:`COST_TERMS`) for ``model`` at ``width`` (0: its
+    default) trained in batches of ``batch_size``: what the fitted coefficients multiply."""
+    w = width or model_spec(model).default_width or 0
+    return [COST_TERMS[term](w, batch_size) for term in terms]
 
 
-def _features(model: str, width: int, batch_size: int) -> tuple[list[float], list[float]]:
-    """The terms of the cost per image (time) and of the memory, for the fitted coefficients."""
-    w, b = _width(model, width), batch_size
-    if model == "linear":
-        return [1.0, 1.0 / b], [1.0, float(b)]
-    if model == "mlp":
-        return [1.0, float(w), 1.0 / b], [1.0, float(w), float(b), float(b * w)]
-    return [1.0, float(w), float(w * w), 1.0 / b], [1.0, float(w), float(b), float(b * w)]
+def _total(coefficients: Mapping[str, float], model: str, width: int, batch_size: int) -> float:
+    return sum(c * v for c, v in zip(coefficients.values(), term_values(coefficients, model, width, batch_size)))
 
 
 def parameter_count(config: TrainConfig) -> int:
@@ -88,23 +80,37 @@ def parameter_count(config: TrainConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def estimate_work(config: TrainConfig) -> WorkEstimate:
-    """Seconds and peak extra memory of training ``config`` on a 2-core CPU (a GPU is faster).
+def estimate_work(config: TrainConfig, cost: WorkCost | None = None,
+                  augment_s_per_image: float = AUGMENT_S_PER_IMAGE) -> WorkEstimate:
+    """Seconds and peak extra memory of training ``config`` on a 2-core CPU (a GPU is faster), from
+    ``cost`` (default: the model's registered :class:`WorkCost`; without one, the conservative guess of
+    the module's docstring).
 
     Raises ValueError for a config that :meth:`TrainConfig.validate` refuses.
     """
     config.validate()
-    coefficients = _COEFFICIENTS[config.model]
-    time_terms, memory_terms = _features(config.model, config.width, config.batch_size)
-    per_image = sum(c * f for c, f in zip(coefficients["train"], time_terms))
+    cost = cost or model_spec(config.model).cost
+    if cost is None:
+        return _unmeasured_estimate(config, augment_s_per_image)
+    model, width, batch = config.model, config.width, config.batch_size
+    per_image = _total(cost.train, model, width, batch)
     if config.augment:
-        per_image += _AUGMENT_S_PER_IMAGE
-    eval_per_image = sum(c * f for c, f in zip(coefficients["eval"], time_terms))
+        per_image += augment_s_per_image
+    eval_per_image = _total(cost.eval, model, width, batch)
     train_images = TRAIN_IMAGES - config.validation_size
     evaluations = config.epochs if config.eval_every_epoch else 1
     seconds = (config.epochs * train_images * per_image
                + evaluations * (TEST_IMAGES + config.validation_size) * eval_per_image)
-    memory = 16 * parameter_count(config) + sum(c * f for c, f in zip(coefficients["memory"], memory_terms))
+    memory = 16 * parameter_count(config) + _total(cost.memory, model, width, batch)
+    return WorkEstimate(seconds, int(memory))
+
+
+def _unmeasured_estimate(config: TrainConfig, augment_s_per_image: float) -> WorkEstimate:
+    measured = [estimate_work(replace(config, model=name, width=0), augment_s_per_image=augment_s_per_image)
+                for name in list_models() if model_spec(name).cost is not None]
+    growth = max(1.0, parameter_count(config) / parameter_count(replace(config, width=0)))
+    seconds = UNMEASURED_MARGIN * growth * max(e.seconds for e in measured)
+    memory = 16 * parameter_count(config) + UNMEASURED_MARGIN * max(e.peak_bytes for e in measured)
     return WorkEstimate(seconds, int(memory))
 
 

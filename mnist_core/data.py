@@ -45,12 +45,15 @@ DATASETS = {
     ),
 }
 
+# The training and test sets' sizes, the same for MNIST and Fashion-MNIST.
+TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
+
 # file stem -> (IDX magic number, expected item count)
 _IDX_LAYOUT = {
-    "train-images-idx3-ubyte": (2051, 60000),
-    "train-labels-idx1-ubyte": (2049, 60000),
-    "t10k-images-idx3-ubyte": (2051, 10000),
-    "t10k-labels-idx1-ubyte": (2049, 10000),
+    "train-images-idx3-ubyte": (2051, TRAIN_IMAGES),
+    "train-labels-idx1-ubyte": (2049, TRAIN_IMAGES),
+    "t10k-images-idx3-ubyte": (2051, TEST_IMAGES),
+    "t10k-labels-idx1-ubyte": (2049, TEST_IMAGES),
 }
 
 

@@ -1,10 +1,12 @@
 """What the page shows of a model's inside, for one digit or for the test set.
 
 Plain functions: a model and uint8 images (28, 28) in, NumPy arrays out.
-Every registry model is an ``nn.Sequential``; :func:`trace` walks it layer by
+Every registry model is an ``nn.Sequential``; every view walks it layer by
 layer (no hooks, so a model shared between visitors is safe to explain from
-several threads at once) and never changes the model's train/eval mode: pass
-a model in eval mode, as trained and loaded models are.
+several threads at once) and computes what the model computes in eval mode
+(batch norm with its running statistics, no dropout) whatever its mode, which
+it never changes: flipping the mode of a model that another thread is
+training or explaining would change that thread's results.
 
 - :func:`evidence`, linear model: weight x pixel for the predicted digit and
   the runner-up — which strokes voted for which digit.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .models import to_input
@@ -43,6 +46,24 @@ def _layers(model: nn.Module) -> list[nn.Module]:
     return list(model)
 
 
+def _as_in_eval_mode(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` as ``layer.eval()`` would compute it, without setting the mode (the two layers of
+    the registry whose result depends on it: batch norm and dropout)."""
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.running_mean is not None:
+        return F.batch_norm(x, layer.running_mean, layer.running_var, layer.weight, layer.bias,
+                            training=False, eps=layer.eps)
+    if isinstance(layer, nn.modules.dropout._DropoutNd):
+        return x
+    return layer(x)
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits for ``x``, as in eval mode."""
+    for layer in _layers(model):
+        x = _as_in_eval_mode(layer, x)
+    return x
+
+
 @dataclass
 class Trace:
     hidden: list[torch.Tensor]   # the output of each ReLU, in order: (N, C, H, W) or (N, units)
@@ -60,7 +81,7 @@ def trace(model: nn.Module, images) -> Trace:
         for i, layer in enumerate(layers):
             if i == last_linear:
                 features = x.flatten(1)
-            x = layer(x)
+            x = _as_in_eval_mode(layer, x)
             if isinstance(layer, nn.ReLU):
                 hidden.append(x.clone())  # the next layer may work in place
     return Trace(hidden, features, x)
@@ -90,7 +111,7 @@ def evidence(model: nn.Module, image28) -> dict:
         for layer in layers:
             if isinstance(layer, nn.Flatten):
                 break
-            x = layer(x)                          # the normalisation, as the model sees the pixels
+            x = _as_in_eval_mode(layer, x)        # the normalisation, as the model sees the pixels
         pixels = x.flatten()                      # (784,)
         votes = linear[0].weight * pixels         # (10, 784)
         scores = votes.sum(1) + linear[0].bias    # (10,)
@@ -143,7 +164,7 @@ def integrated_gradients(model: nn.Module, image28, target: int | None = None, s
     weights = torch.as_tensor(weights / 2, dtype=x.dtype, device=device).view(-1, 1, 1, 1)
     with torch.enable_grad():
         path = (alphas * x).requires_grad_(True)                       # (steps, 1, 28, 28)
-        scores = model(path)[:, target]
+        scores = _forward(model, path)[:, target]
         grads, = torch.autograd.grad(scores.sum(), path)               # only the input's gradient
     return (x[0] * (grads * weights).sum(0))[0].detach().cpu().numpy()
 

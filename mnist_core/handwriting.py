@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import TRAIN_IMAGES
 from .evaluate import predict
 from .train import StartFrom, TrainConfig
 
 SHARE = 0.1           # the examples' part of a fine-tuning epoch
-MNIST_TRAIN_SIZE = 60_000
 MAX_EXAMPLES = 10_000
 
 
@@ -98,6 +98,6 @@ def fine_tune_config(base: TrainConfig, lr: float | None = None) -> TrainConfig:
 def fine_tune_start(model: nn.Module, images, labels, share: float = SHARE) -> StartFrom:
     """Start from ``model``'s weights, with the examples repeated to make up about ``share`` of an epoch."""
     images, labels = check_examples(images, labels)
-    repeat = max(1, round(share * MNIST_TRAIN_SIZE / max(len(images), 1)))
+    repeat = max(1, round(share * TRAIN_IMAGES / max(len(images), 1)))
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return StartFrom(state, torch.as_tensor(images), torch.as_tensor(labels), repeat)

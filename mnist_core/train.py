@@ -7,7 +7,6 @@ No DataLoader, no per-image Python.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -17,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MnistData
+from .data import TRAIN_IMAGES, MnistData
 from .evaluate import accuracy
-from .models import build_model, check_model_args, list_models, model_constructor, to_input
+from .models import build_model, check_model_args, list_models, model_spec, to_input
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "onecycle")
@@ -96,9 +95,9 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
         if not 0 <= self.label_smoothing < 1:  # False for NaN too
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.validation_size < 60000 or self.width < 0:
-            raise ValueError("validation_size must be in [0, 60000) and width >= 0")
-        if self.width and "width" not in inspect.signature(model_constructor(self.model)).parameters:
+        if not 0 <= self.validation_size < TRAIN_IMAGES or self.width < 0:
+            raise ValueError(f"validation_size must be in [0, {TRAIN_IMAGES}) and width >= 0")
+        if self.width and model_spec(self.model).default_width is None:
             raise ValueError(f"model {self.model!r} has no width to set; leave width at 0")
         check_model_args(self.model, self.model_args())
 
@@ -126,8 +125,6 @@ PRESETS: dict[str, dict] = {
     "cnn-best": dict(model="cnn", width=32, optimizer="adam", lr=0.01, schedule="onecycle", batch_size=256,
                      epochs=15, label_smoothing=0.1, augment=True),
 }
-# The preset a model gets when it is chosen alone (``--model cnn``, or the page's model box).
-DEFAULT_PRESET = {"linear": "tutorial", "mlp": "mlp", "cnn": "cnn-fast"}
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
@@ -135,6 +132,12 @@ def preset_config(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return TrainConfig(**{**PRESETS[name], **overrides})
+
+
+def preset_of(model: str) -> str:
+    """The preset a model brings when it is chosen alone (``--model cnn``, or the page's model box): the
+    one its registration names, else the tutorial's (whose settings then train this model)."""
+    return model_spec(model).preset or "tutorial"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -208,18 +211,6 @@ class TrainResult:
     def test_accuracy(self) -> float | None:
         done = [a for a in self.test_accuracies if a is not None]
         return done[-1] if done else None
-
-    def summary(self) -> dict:
-        return {
-            "test_accuracy": self.test_accuracy,
-            "train_seconds": self.train_seconds,
-            "epoch_costs": self.epoch_costs,
-            "test_accuracies": self.test_accuracies,
-            "val_accuracies": self.val_accuracies,
-            "device": self.device,
-            "status": self.status,
-            "config": self.config.to_dict(),
-        }
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
@@ -309,7 +300,7 @@ def train(config: TrainConfig, data: MnistData,
     seconds = 0.0
     for epoch in range(1, config.epochs + 1):
         _sync(device)
-        start = time.perf_counter()
+        epoch_began = time.perf_counter()
         model.train()
         perm = torch.randperm(n, device=device, generator=generator)
         total = torch.zeros((), device=device)
@@ -340,7 +331,7 @@ def train(config: TrainConfig, data: MnistData,
             if on_batch is not None:
                 on_batch((epoch - 1) * batches + done, config.epochs * batches)
         _sync(device)
-        seconds += time.perf_counter() - start
+        seconds += time.perf_counter() - epoch_began
         if done == 0:
             break
         avg_cost = (total / done).item()

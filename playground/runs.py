@@ -15,11 +15,12 @@ from datetime import datetime
 
 from playground.store import ENDED, StoredRun
 from mnist_core import EvalResult, TrainConfig
+from mnist_core.advice import lr_advice
 from mnist_core.export import export_onnx
+from mnist_core.summary import curves_csv as summary_csv
 from mnist_core.jobs import Job
 from torch import nn
 
-CHANCE_COST = 2.302585  # ln(10): the cost of guessing each digit with probability 1/10
 SHOWN_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed")
 STALE_SECONDS = 60  # a run "running" with no news for this long was left by a server that stopped
 
@@ -151,31 +152,16 @@ def label(run: Run, keys: list[str]) -> str:
 
 
 def advice(run: Run) -> tuple[str, str] | None:
-    """(level, message) for a run that went wrong, in words a learner can act on."""
-    lr = f"{run.config.lr:g}"
-    costs = run.costs
+    """(level, message) for a run that went wrong, in words a learner can act on (the learning rate's part is
+    mnist_core.advice's, which the CLI says too)."""
     if run.status == "failed":
         return ("error", f"Run #{run.number} failed: {run.message}")
-    if run.status == "diverged":
-        return ("error", f"Training diverged: the cost became {costs[-1]} in epoch {len(costs)}. "
-                         f"The learning rate {lr} is too large for {run.config.model} with "
-                         f"{run.config.optimizer}; try one ten times smaller.")
-    if run.status == "completed" and costs and costs[-1] > CHANCE_COST:
-        return ("warning", f"The cost ended at {costs[-1]:.3g}, above {CHANCE_COST:.2f}, what guessing at "
-                           f"random costs: the learning rate {lr} is probably too large.")
-    return None
+    return lr_advice(run.config, run.costs, run.status)
 
 
 def curves_csv(run: Run) -> str:
     """The run's per-epoch numbers as CSV (accuracies as fractions; empty where not measured)."""
-    lines = ["epoch,cost,test_accuracy,seconds"]
-    if run.job is not None:
-        rows = [(e.epoch, e.cost, e.test_accuracy, e.seconds) for e in run.job.snapshot().epochs]
-    else:
-        rows = [(e["epoch"], e["cost"], e["test_accuracy"], e["seconds"]) for e in run.stored.epochs]
-    for epoch, cost, acc, seconds in rows:
-        lines.append(f"{epoch},{cost:.9g},{'' if acc is None else f'{acc:.6g}'},{seconds:.4g}")
-    return "\n".join(lines) + "\n"
+    return summary_csv(run.job.snapshot().epochs if run.job is not None else run.stored.epochs)
 
 
 def checkpoint_bytes(run: Run) -> bytes | None:

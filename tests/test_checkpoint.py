@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import CheckpointError, TrainConfig, build_model, load_checkpoint, predict, save_checkpoint
+from mnist_core import (CheckpointError, TrainConfig, build_model, list_models, load_checkpoint, predict,
+                        save_checkpoint)
 
 
-@pytest.mark.parametrize("name", ["linear", "cnn"])
+@pytest.mark.parametrize("name", list_models())
 def test_round_trip(tmp_path, name):
     torch.manual_seed(1)
     model = build_model(name).eval()

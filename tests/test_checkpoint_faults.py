@@ -1,5 +1,6 @@
 """Checkpoints that are hostile, damaged or ask for too much: refused with a message, before any work."""
 
+import dataclasses
 import functools
 import io
 import os
@@ -74,22 +75,25 @@ def test_bad_config_values_are_refused(config, field):
 
 def test_model_arguments_are_checked_before_anything_is_built(monkeypatch):
     built = []
-    real = models_mod._REGISTRY["cnn"]
 
-    @functools.wraps(real)  # the same signature, so the same arguments are accepted
-    def recording(**kw):
+    def recording(**kw):  # stands in for the constructor: records the request, allocates nothing
         built.append(kw)
-        return real(**kw)
+        raise RuntimeError("the model was built")
 
-    monkeypatch.setitem(models_mod._REGISTRY, "cnn", recording)
+    spec = models_mod.model_spec("cnn")
+    recording = functools.wraps(spec.build)(recording)  # the same signature, so the same arguments are accepted
+    monkeypatch.setitem(models_mod._SPECS, "cnn", dataclasses.replace(spec, build=recording))
     data = checkpoint_bytes(model="cnn", model_args={"width": 1_000_000}, state_dict={}, config=None)
     assert len(data) < 2000  # a small file asking for a model of many gigabytes
-    with pytest.raises(CheckpointError, match="width must be between 1 and 256"):
+    with pytest.raises(CheckpointError) as info:
         load_checkpoint(io.BytesIO(data))
+    assert built == []  # refused before the constructor ran: nothing was allocated
+    assert "width must be between 1 and 256" in str(info.value)
     for args in ({"width": 8.5}, {"std": 0.0}, {"depth": 3}):
-        with pytest.raises(CheckpointError, match="cannot be built"):
+        with pytest.raises(CheckpointError) as info:
             load_checkpoint(io.BytesIO(checkpoint_bytes(model="cnn", model_args=args, config=None)))
-    assert built == []
+        assert built == [], f"a model was built for {args}"
+        assert "cannot be built" in str(info.value)
 
 
 def test_a_good_checkpoint_still_loads():

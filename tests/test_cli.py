@@ -115,3 +115,13 @@ def test_preset_flag():
     from mnist_core.__main__ import build_parser, config_from_args
     config = config_from_args(build_parser().parse_args(["--preset", "cnn-best", "--epochs", "3"]))
     assert config.model == "cnn" and config.augment and config.width == 32 and config.epochs == 3
+
+
+def test_a_learning_rate_too_small_is_a_warning_on_stderr_only(mnist_root):
+    proc = run_cli("--data-dir", str(mnist_root), "--lr", "0.0001", "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and re.fullmatch(r"Epoch: 001 cost = 2\.\d{9}", lines[0])
+    assert re.fullmatch(r"Accuracy: 0\.\d{4}", lines[1])
+    warning = proc.stderr.strip().splitlines()[-1]
+    assert warning.startswith("warning: The cost ended at") and "0.0001 is probably too small" in warning

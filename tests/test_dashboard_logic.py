@@ -55,8 +55,8 @@ def test_advice_for_runs_that_went_wrong():
     assert runs.advice(run(1)) is None
     level, text = runs.advice(run(2, status="diverged", costs=(float("nan"),), lr=10.0))
     assert level == "error" and "10" in text and "ten times smaller" in text
-    level, text = runs.advice(run(3, costs=(2.5, 2.4), lr=5.0))
-    assert level == "warning" and "2.4" in text and "5" in text
+    level, text = runs.advice(run(3, costs=(8.5, 2.4, 1.2, 2.1), lr=10.0))  # lr 10's costs on the linear model
+    assert level == "warning" and "too large" in text and "10" in text
     level, text = runs.advice(run(4, status="failed", message="out of memory"))
     assert level == "error" and "out of memory" in text
 

@@ -3,8 +3,9 @@
 import pytest
 
 from mnist_core import PRESETS, TrainConfig, preset_config
-from mnist_core.budget import (MEMORY_ENV, SECONDS_ENV, WorkEstimate, WorkLimitError, WorkLimits,
-                               estimate_work)
+from mnist_core.budget import (AUGMENT_S_PER_IMAGE, MEMORY_ENV, SECONDS_ENV, WorkEstimate, WorkLimitError,
+                               WorkLimits, estimate_work)
+from mnist_core.models import WorkCost, model_spec
 from test_cli import run_cli
 
 # The two settings of issue 12 that took hours (about 215 min) and gigabytes (4.4 GB) from one link.
@@ -83,3 +84,14 @@ def test_the_cli_refuses_over_max_seconds_before_training(tmp_path):
                    "--max-seconds", "600", "--data-dir", str(tmp_path / "none"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "mnist_core: error: this training would take" in proc.stderr and "limit of 10 min" in proc.stderr
+
+
+def test_costs_given_to_the_estimate_replace_the_registered_ones():
+    """What the benchmark's fit does: estimate the presets with costs of its own."""
+    config = preset_config("cnn-best")
+    registered = model_spec("cnn").cost
+    assert estimate_work(config, cost=registered) == estimate_work(config)
+    doubled = WorkCost(**{part: {t: 2 * c for t, c in getattr(registered, part).items()}
+                          for part in ("train", "eval", "memory")})
+    estimate = estimate_work(config, cost=doubled, augment_s_per_image=2 * AUGMENT_S_PER_IMAGE)
+    assert estimate.seconds == pytest.approx(2 * estimate_work(config).seconds)

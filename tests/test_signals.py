@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, compare, training
-from dashboard.runs import Run
+from playground.runs import Run
 from mnist_core import TrainConfig
 
 
@@ -69,7 +69,7 @@ def show_sidebar():
 
     from dashboard.settings import tutorial_settings
     from dashboard.sidebar import sidebar
-    if "ws" not in st.session_state:  # what the page's session holds (dashboard.state), no store needed
+    if "ws" not in st.session_state:  # what the page's session holds (dashboard.session), no store needed
         st.session_state.update(tutorial_settings(), ws=None, unread={})
     sidebar()
 

@@ -230,10 +230,3 @@ def test_augmentation_is_batched_and_keeps_ink():
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_is_a_valid_config(name):
     preset_config(name).validate()
-
-
-def test_each_model_has_a_preset():
-    from mnist_core import list_models
-    from mnist_core.train import DEFAULT_PRESET
-    assert set(DEFAULT_PRESET) == set(list_models())
-    assert all(preset_config(DEFAULT_PRESET[m]).model == m for m in list_models())
