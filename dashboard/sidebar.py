@@ -56,9 +56,9 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
         st.selectbox("Model", list_models(), key="model", on_change=on_model_change,
                      help="\n".join(f"- **{k}**: {v}" for k, v in DESCRIPTIONS.items()))
         st.select_slider("Learning rate", LR_CHOICES, key="lr", format_func=format_lr,
-                         help="Step size of each update (log scale). The tutorial uses 0.1.")
-        st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000.")
-        st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images.")
+                         help="Step size of each update (log scale). The tutorial uses 0.1. In the code: `learning_rate`.")
+        st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000. In the code: `batch_size`.")
+        st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images. In the code: `training_epochs`.")
         st.selectbox("Optimizer", OPTIMIZERS, key="optimizer",
                      format_func={"sgd": "SGD (the tutorial's)", "momentum": "SGD + momentum 0.9", "adam": "Adam"}.get)
         st.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key="seed",
