@@ -3,7 +3,7 @@
 The page's *The code behind this run* writes the settings as a plain PyTorch script (torchvision
 DataLoader + ToTensor, mnist_core.script). This runs that script and ``python -m mnist_core`` with
 the same settings, each as its own process, alternating, ``--runs`` times after one untimed warm-up
-of each, and reports their test accuracies and times. The script's training seconds are read from
+of each (``--warmup 0``: none), and reports their test accuracies and times. The script's training seconds are read from
 its output as it comes: from its ``Device:`` line (imports done) to its last ``Epoch:`` line, so they
 include building the datasets and the model (well under a second). Every run is appended to the
 results file with the commit. Usage:
@@ -74,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cnn-fast", choices=list(PRESETS))
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, choices=(0, 1),
+                        help="one untimed run of each first (0 on a busy machine, where it costs minutes)")
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "MNIST_data"))
     parser.add_argument("--note", default="", help="what to know about this run (e.g. the machine was busy)")
     parser.add_argument("--out", default=str(HERE / "results" / "script.json"))
@@ -86,7 +88,7 @@ def main() -> None:
     summary = tmp / "summary.json"
     programs = {"generated script (DataLoader + ToTensor)": lambda: run_script(script),
                 "mnist_core (python -m mnist_core)": lambda: run_core(args.preset, args.data_dir, summary)}
-    for measure in programs.values():  # warm-up, not counted
+    for measure in programs.values() if args.warmup else ():  # warm-up, not counted
         measure()
     samples = {name: [] for name in programs}
     for i in range(args.runs):
@@ -110,7 +112,8 @@ def main() -> None:
     history["runs"].append({
         "commit": commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "note": args.note,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "preset": args.preset, "config": config.to_dict(), "runs_each": args.runs, "rows": rows,
+        "preset": args.preset, "config": config.to_dict(), "runs_each": args.runs, "warmup": bool(args.warmup),
+        "rows": rows,
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(history, indent=2) + "\n")

@@ -49,10 +49,11 @@ def notebook_for(config: TrainConfig) -> bytes:
     """The same steps as a Jupyter notebook (nbformat v4): a markdown cell explaining each code cell."""
     import nbformat  # only a notebook needs it: the page and the CLI start without
 
-    cells = [nbformat.v4.new_markdown_cell(f"# {summary(config)}\n\n{_RUN_NOTE}")]
+    # Cell ids of our own (nbformat draws random ones): the same settings give the same file.
+    cells = [nbformat.v4.new_markdown_cell(f"# {summary(config)}\n\n{_RUN_NOTE}", id="title")]
     for i, part in enumerate(script_parts(config), 1):
-        cells.append(nbformat.v4.new_markdown_cell(f"## {i}. {part.title}\n\n{part.text}"))
-        cells.append(nbformat.v4.new_code_cell(part.code))
+        cells.append(nbformat.v4.new_markdown_cell(f"## {i}. {part.title}\n\n{part.text}", id=f"step-{i}-about"))
+        cells.append(nbformat.v4.new_code_cell(part.code, id=f"step-{i}-code"))
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
@@ -214,7 +215,7 @@ def _device(config: TrainConfig) -> Part:
         choice = f"device = torch.device({config.device!r})"
     return Part("Device and seed",
                 "The device is chosen once; the model and every batch go there. The seed fixes the initial "
-                "weights, the shuffling" + (" and the augmentation." if config.augment else "."),
+                "weights" + (", the shuffling and the augmentation." if config.augment else " and the shuffling."),
                 f"{choice}\ntorch.manual_seed(seed)\nprint(\"Device:\", device)")
 
 

@@ -204,7 +204,9 @@ def test_the_notebook_runs_and_prints_the_accuracy(mnist_root, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     _, script = tutorial_one_epoch(mnist_root)
-    notebook = nbformat.reads(notebook_for(TrainConfig(epochs=1, device="cpu")).decode(), as_version=4)
+    written = notebook_for(TrainConfig(epochs=1, device="cpu"))
+    assert written == notebook_for(TrainConfig(epochs=1, device="cpu"))  # the same settings, the same file
+    notebook = nbformat.reads(written.decode(), as_version=4)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     assert [c.cell_type for c in notebook.cells[1::2]] == ["markdown"] * len(code_cells)  # each step explained
     assert all(c.source in script.replace(repr(str(mnist_root)), '"MNIST_data/"') for c in code_cells)
