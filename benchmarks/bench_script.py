@@ -2,11 +2,11 @@
 
 The page's *The code behind this run* writes the settings as a plain PyTorch script (torchvision
 DataLoader + ToTensor, mnist_core.script). This runs that script and ``python -m mnist_core`` with
-the same settings, each as its own process, alternating, ``--runs`` times after one untimed warm-up
-of each (``--warmup 0``: none), and reports their test accuracies and times. The script's training seconds are read from
-its output as it comes: from its ``Device:`` line (imports done) to its last ``Epoch:`` line, so they
-include building the datasets and the model (well under a second). Every run is appended to the
-results file with the commit. Usage:
+the same settings on the CPU, each as its own process, alternating, ``--runs`` times after one
+untimed warm-up of each (``--warmup 0``: none), and reports their test accuracies and times. The
+script's training seconds are read from its output as it comes: from its ``Device:`` line (imports
+done) to its last ``Epoch:`` line, so they include building the datasets and the model (well under
+a second). Every run is appended to the results file with the commit. Usage:
 
     MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_script.py --preset cnn-fast --runs 1
 """
