@@ -12,6 +12,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import resources, session
+from dashboard.code_view import code_section
 from dashboard.compare import compare_section
 from dashboard.draw import draw_section
 from dashboard.handwriting import handwriting_section
@@ -42,6 +43,7 @@ def main() -> None:
     elif sweep_clicked:
         configs = [replace(config, lr=lr) for lr in SWEEP_LRS]
     training_section(configs)
+    code_section(config)
     compare_section()
     model_sections(session.latest_finished())
     draw_section()

@@ -118,9 +118,9 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                      help="\n".join(f"- **{m}**: {model_spec(m).description}" for m in list_models()))
         settings_note()
         st.select_slider("Learning rate", LR_CHOICES, key="lr", format_func=format_lr,
-                         help="Step size of each update (log scale). The tutorial uses 0.1.")
-        st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000.")
-        st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images.")
+                         help="Step size of each update (log scale). The tutorial uses 0.1. In the code: `learning_rate`.")
+        st.select_slider("Batch size", BATCH_CHOICES, key="batch_size", help="Images per update. The tutorial uses 1000. In the code: `batch_size`.")
+        st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images. In the code: `training_epochs`.")
         updates = TRAIN_IMAGES // st.session_state.batch_size
         st.caption(f"An epoch is {TRAIN_IMAGES:,} images: at batch size {st.session_state.batch_size:,}, "
                    f"{updates:,} updates of the weights; {st.session_state.epochs} epochs, "
