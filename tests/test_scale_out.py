@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, browser, free_port, start_server  # noqa: F401 (fixture)
+from helpers import CHROMIUM, free_port, start_server
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
 from mnist_ray import stop_head  # noqa: E402
