@@ -1,9 +1,4 @@
-"""Shared fixtures (plain helpers are in helpers.py).
-
-Real MNIST comes from $MNIST_DATA_DIR (set by .ci/run), else from MNIST_data/ in the checkout, downloaded
-there once when missing, as the page does. Under CI (CI=true) data that cannot be had fails the tests that
-need it; elsewhere they are skipped, saying why.
-"""
+"""Shared fixtures (plain helpers are in helpers.py). Real MNIST: see helpers.real_mnist."""
 
 from __future__ import annotations
 
@@ -12,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, ROOT
-from helpers import as_jpeg, number_photo  # noqa: F401  (test_app.py still imports ROOT and these from here)
+from helpers import CHROMIUM, CHROMIUM_ARGS, real_mnist
+# test_app.py, test_ray_backend.py and test_scale_out.py import these from here
+from helpers import ROOT, as_jpeg, number_photo  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,18 +29,7 @@ def _private_folders(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def _real_mnist():
-    """(root, data): MNIST loaded by load_mnist itself, with its download when missing and its checks."""
-    from mnist_core import DataError, load_mnist
-    from mnist_core.data import DATA_DIR_ENV, DEFAULT_ROOT
-    root = Path(os.environ.get(DATA_DIR_ENV) or ROOT / DEFAULT_ROOT).resolve()
-    try:
-        return root, load_mnist(root)
-    except DataError as exc:
-        why = f"real MNIST could not be loaded from {root} ({exc})"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"{why}. Under CI this is a failure, not a skip: point {DATA_DIR_ENV} at the folder "
-                        "holding MNIST/raw/, or let the machine reach the download mirrors.", pytrace=False)
-        pytest.skip(f"{why}; set {DATA_DIR_ENV} to the folder holding MNIST/raw/")
+    return real_mnist()
 
 
 @pytest.fixture(scope="session")

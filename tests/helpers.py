@@ -1,6 +1,6 @@
 """What the tests share besides fixtures (those are in conftest.py): one module, so no test module imports another.
 
-- paths: ROOT, the checkout;
+- paths: ROOT, the checkout; real MNIST, downloaded when missing, a failure under CI when it cannot be had;
 - photos: MNIST test digits written as a number on paper, as a camera would hand it over;
 - scripted handwriting: digits as mouse strokes on the page's 280x280 canvas, in distinct "hands";
 - the command line: ``python -m mnist_core`` in a subprocess, or its ``main`` in this process;
@@ -30,6 +30,28 @@ import pytest
 from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- real MNIST
+
+def real_mnist() -> tuple[Path, object]:
+    """(root, data): real MNIST from $MNIST_DATA_DIR (set by .ci/run), else from MNIST_data/ in the checkout,
+    loaded by load_mnist itself: downloaded there once when missing, as the page does, and checked.
+
+    Data that cannot be had fails the calling test under CI (CI=true): a CI run that skipped half the suite
+    would pass without testing it. Elsewhere the test is skipped, saying why.
+    """
+    from mnist_core import DataError, load_mnist
+    from mnist_core.data import DATA_DIR_ENV, DEFAULT_ROOT
+    root = Path(os.environ.get(DATA_DIR_ENV) or ROOT / DEFAULT_ROOT).resolve()
+    try:
+        return root, load_mnist(root)
+    except DataError as exc:
+        why = f"real MNIST could not be loaded from {root} ({exc})"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"{why}. Under CI this is a failure, not a skip: point {DATA_DIR_ENV} at the folder "
+                        "holding MNIST/raw/, or let the machine reach the download mirrors.", pytrace=False)
+        pytest.skip(f"{why}; set {DATA_DIR_ENV} to the folder holding MNIST/raw/")
 
 
 # ---------------------------------------------------------------- photos
