@@ -283,10 +283,15 @@ def draw_on(page, canvas, strokes, steps=3):
 
 
 # The canvas component sends its drawing 200 ms after the last stroke (each stroke restarts that wait),
-# reading the picture with toDataURL just before: the moment of the last read tells when it has sent.
+# reading the picture with toDataURL just before. Both moments are taken in the page, so a slow round trip
+# from here cannot make a send look earlier than the stroke it follows.
 _WATCH_SENDS = """() => {
     if (window.__canvasSent !== undefined) return;
     window.__canvasSent = -1;
+    window.__strokeEnded = 0;
+    const ended = () => { window.__strokeEnded = performance.now(); };
+    window.addEventListener("pointerup", ended, true);
+    window.addEventListener("mouseup", ended, true);
     const read = HTMLCanvasElement.prototype.toDataURL;
     HTMLCanvasElement.prototype.toDataURL = function (...args) {
         window.__canvasSent = performance.now();
@@ -300,8 +305,7 @@ def draw_and_send(page, canvas, strokes, steps=3):
     hand the page an empty or unfinished one)."""
     page.evaluate(_WATCH_SENDS)
     draw_on(page, canvas, strokes, steps)
-    ended = page.evaluate("performance.now()")  # any read after this is the one that follows the last stroke
-    page.wait_for_function("ended => window.__canvasSent > ended", arg=ended, timeout=30_000)
+    page.wait_for_function("() => window.__canvasSent > window.__strokeEnded", timeout=30_000)
 
 
 def teach(page, hand, rounds, seed=0):
