@@ -1,6 +1,6 @@
 """Teaching the model a hand: digits drawn in Chromium, fine-tuning, before and after.
 
-For each scripted hand (tests/hands.py: "slanted-bold", "wide-round"), Chromium draws ``--rounds``
+For each scripted hand (tests/helpers.py: "slanted-bold", "wide-round"), Chromium draws ``--rounds``
 examples of every digit with the mouse in the page's handwriting section, and the examples are
 downloaded as the page offers them (.npz). Then, as the page's Fine-tune button does, for the
 tutorial's linear model and the shipped cnn-fast model: the last ``--held`` examples of each digit
@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
 def draw_hand(url: str, hand, rounds: int, seed: int, out: Path) -> Path:
     from playwright.sync_api import sync_playwright
 
-    from test_browser import CHROMIUM, teach
+    from helpers import CHROMIUM, teach
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
                                                                "--disable-background-networking"])
@@ -47,12 +47,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "handwriting.json"))
     args = parser.parse_args()
 
-    from hands import HANDS
+    from helpers import HANDS
     from mnist_core import TrainConfig, load_checkpoint, load_mnist
     from mnist_core.checkpoint import pretrained_path
     from mnist_core.handwriting import accuracy_on, fine_tune_config, fine_tune_start, held_out_split, load_examples
     from mnist_core.jobs import run_training
-    from test_browser import start_server
+    from helpers import start_server
 
     data = load_mnist()
     tutorial = run_training(TrainConfig(), data)

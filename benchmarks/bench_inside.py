@@ -54,7 +54,7 @@ def core(repeats: int) -> dict:
 def browser(strokes: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from test_browser import CHROMIUM, draw, start_server
+    from helpers import CHROMIUM, draw, start_server
     url, proc = start_server(Path(os.environ.get("MNIST_DATA_DIR", "MNIST_data")))
     shapes = {"1": [[(140, 40), (140, 240)]], "7": [[(60, 50), (220, 50), (120, 250)]]}
     to_prediction, to_inside = [], []

@@ -33,7 +33,7 @@ from pathlib import Path
 from bench_page import CHROMIUM_ARGS, HERE, IDLE, ROOT, start_server
 
 sys.path.insert(0, str(ROOT / "tests"))
-from test_browser import draw_on  # noqa: E402  (the tests' mouse strokes)
+from helpers import draw_on  # noqa: E402  (the tests' mouse strokes)
 BUDGETS = {  # seconds
     "cold_first_train": 3.0,
     "train_to_first_epoch": 0.5,

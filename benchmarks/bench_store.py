@@ -13,6 +13,8 @@ alternately, on the same machine in one run:
    the server makes for a default training, timed against a SQLite file, ``--repeats`` times; medians.
 
     MNIST_DATA_DIR=../shared/datasets python benchmarks/bench_store.py [--before REV]
+
+Each run is appended, with the revision it measured, to results/store.json (1, 2) or results/store_ops.json (3).
 """
 
 from __future__ import annotations
@@ -126,6 +128,19 @@ def store_work(repeats: int) -> dict:
             "training_s_in_process": round(job.result.train_seconds, 2)}
 
 
+def revision() -> str:
+    """The commit measured, marked when the working tree differs from it."""
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, text=True, capture_output=True).stdout.strip()  # noqa: E731
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def append_run(path: Path, report: dict) -> None:
+    """Add this run to the file's list of runs (every run is kept, each with its commit and command)."""
+    record = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    record["runs"].append({"commit": revision(), "command": " ".join(["bench_store.py", *sys.argv[1:]]), **report})
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", help="also a git revision of the page before the store")
@@ -136,12 +151,14 @@ def main() -> None:
     parser.add_argument("--part", choices=["page", "ops"], default="page",
                         help="page: the pages in a browser (1, 2); ops: the store's own work (3)")
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--out", default=str(HERE / "results" / "store.json"))
+    parser.add_argument("--out", help="the results file this run is appended to "
+                                       "(default: results/store.json, results/store_ops.json for --part ops)")
     args = parser.parse_args()
+    out = Path(args.out or HERE / "results" / ("store_ops.json" if args.part == "ops" else "store.json"))
     if args.part == "ops":
         report = {"cpus": os.cpu_count(), "store_work": store_work(args.repeats)}
         print(json.dumps(report), flush=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        append_run(out, report)
         return
     scratch = Path(tempfile.mkdtemp())
     (scratch / "not-a-folder").touch()  # a database under a file: the store cannot open it, so the page keeps
@@ -185,7 +202,7 @@ def main() -> None:
     finally:
         if args.before:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        append_run(out, report)
 
 
 if __name__ == "__main__":

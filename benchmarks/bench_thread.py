@@ -60,7 +60,7 @@ def in_page(post_script_gc: bool) -> dict:
 
     from playwright.sync_api import sync_playwright
 
-    from test_browser import CHROMIUM, free_port, wait_idle
+    from helpers import CHROMIUM, free_port, wait_idle
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",

@@ -1,27 +1,17 @@
-"""Shared fixtures. Real MNIST comes from $MNIST_DATA_DIR (set by .ci/run)."""
+"""Shared fixtures (plain helpers are in helpers.py). Real MNIST: see helpers.real_mnist."""
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageFilter
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import CHROMIUM, CHROMIUM_ARGS, real_mnist
 
 # Every Ray of the tests is on the loopback address; Ray reads this setting when it is imported (by a Ray
 # test module, at collection), so it is in place before.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-def data_root() -> Path | None:
-    root = os.environ.get("MNIST_DATA_DIR")
-    if root and (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-        return Path(root)
-    return None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,17 +30,18 @@ def _private_folders(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    root = data_root()
-    if root is None:
-        pytest.skip("real MNIST not found: set MNIST_DATA_DIR to the folder holding MNIST/raw/")
-    return root
+def _real_mnist():
+    return real_mnist()
 
 
 @pytest.fixture(scope="session")
-def mnist(mnist_root):
-    from mnist_core import load_mnist
-    return load_mnist(mnist_root)
+def mnist_root(_real_mnist) -> Path:
+    return _real_mnist[0]
+
+
+@pytest.fixture(scope="session")
+def mnist(_real_mnist):
+    return _real_mnist[1]
 
 
 @pytest.fixture(scope="session")
@@ -60,22 +51,23 @@ def tutorial_result(mnist):
     return train(TrainConfig(device="cpu"), mnist)
 
 
-def number_photo(mnist, digits: str, scale: int = 6) -> Image.Image:
-    """A number written with MNIST test digits side by side, dark ink on light grey paper."""
-    labels = mnist.test_labels.numpy()
-    row = np.concatenate([mnist.test_images[int(np.nonzero(labels == int(d))[0][i])].numpy()
-                          for i, d in enumerate(digits)], axis=1)
-    big = Image.fromarray(255 - row).resize((row.shape[1] * scale, 28 * scale), Image.BICUBIC)
-    paper = Image.new("L", (big.width + 100, big.height + 80), 230)
-    paper.paste(big, (50, 40))
-    return paper
+@pytest.fixture
+def offline(monkeypatch):
+    """Any download attempt goes to a closed local port and fails at once."""
+    import torchvision
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
 
 
-def as_jpeg(image: Image.Image, quality: int = 75) -> bytes:
-    """The image slightly blurred and saved as a JPEG file, as a camera would hand it over."""
-    buf = io.BytesIO()
-    image.convert("RGB").filter(ImageFilter.GaussianBlur(1)).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright: one per test module."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

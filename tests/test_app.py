@@ -7,7 +7,7 @@ import streamlit as st
 import torchvision
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, as_jpeg, number_photo
+from helpers import ROOT, as_jpeg, number_photo
 from playground.text import plain
 
 APP = str(ROOT / "streamlit_app.py")
@@ -57,6 +57,39 @@ def press(at, key="train"):
     return settle(at)
 
 
+@pytest.fixture(scope="module")
+def trained(mnist):
+    """``trained(model)``: a finished one-epoch run of ``model`` as ``(config, JobResult)``, made once per
+    module. Trained on a tenth of the training set: the tests that look at a run need one with a model and
+    an evaluation on the whole test set, not a good model, nor the page's Train and its wait."""
+    from mnist_core import TrainConfig
+    from mnist_core.data import MnistData
+    from mnist_core.jobs import run_training
+    tenth = MnistData(mnist.train_images[:6000], mnist.train_labels[:6000], mnist.test_images, mnist.test_labels,
+                      mnist.classes)
+    done = {}
+
+    def run(model: str = "linear"):
+        if model not in done:
+            config = TrainConfig(model=model, epochs=1, device="cpu")
+            done[model] = config, run_training(config, tenth)
+            assert done[model][1].status == "completed"
+        return done[model]
+    return run
+
+
+def finished_runs(run, count: int = 1):
+    """A workspace in the page's store with ``count`` copies of the finished ``run`` (``trained(model)``),
+    written as the page's recorder writes a training's run: created, running, then its result."""
+    config, result = run
+    store, ws = stored_runs(0)
+    for _ in range(count):
+        stored, _ = store.add_run(ws, config.to_dict())
+        store.heartbeat(stored.id, status="running", device=result.device, worker=result.worker)
+        store.finish_run(stored.id, result)
+    return store, ws
+
+
 def test_renders_with_the_tutorials_defaults(app):
     sb = app.sidebar
     assert sb.selectbox(key="model").value == "linear"
@@ -99,9 +132,10 @@ def test_learning_rate_sweep_overlays_curves(app):
     assert sorted(app.dataframe[0].value["lr"]) == ["0.001", "0.01", "0.1", "1"]
 
 
-def test_mistakes_grid_fills_and_filters(app):
-    app.sidebar.slider(key="epochs").set_value(2)
-    press(app)
+def test_mistakes_grid_fills_and_filters(mnist_root, monkeypatch, trained):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained("linear"))
+    app = visit({"ws": ws})
     grid = mistake_grid(app)
     assert len(grid) == 40 and all("→" in img.caption for img in grid)
     confidences = [float(img.caption.split("(")[1].rstrip("%)")) for img in grid]
@@ -150,10 +184,10 @@ def test_query_parameters_restore_settings(mnist_root, monkeypatch):
     assert at.sidebar.select_slider(key="lr").value == 0.1 and at.sidebar.selectbox(key="model").value == "linear"
 
 
-def test_runs_can_be_removed(app):
-    app.sidebar.slider(key="epochs").set_value(1)
-    press(app)
-    press(app)
+def test_runs_can_be_removed(mnist_root, monkeypatch, trained):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained("linear"), count=2)
+    app = visit({"ws": ws})
     assert len(app.dataframe[0].value) == 2
     app.button(key="remove-1").click().run()
     assert list(app.dataframe[0].value["run"]) == [2]
@@ -173,9 +207,10 @@ def test_missing_data_is_a_message_not_a_traceback(tmp_path, monkeypatch):
         st.cache_resource.clear()
 
 
-def test_sessions_do_not_share_runs(app, mnist_root):
-    app.sidebar.slider(key="epochs").set_value(1)
-    press(app)
+def test_sessions_do_not_share_runs(mnist_root, monkeypatch, trained):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained("linear"))
+    app = visit({"ws": ws})
     other = AppTest.from_file(APP, default_timeout=60)
     other.run()
     assert len(app.session_state.run_list) == 1 and len(other.session_state.run_list) == 0
@@ -274,6 +309,7 @@ def test_clicks_during_a_training_do_not_end_it(app):
     assert job.config.lr == 0.1                                  # the run keeps the settings it started with
 
 
+@pytest.mark.ray
 def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist_root, monkeypatch):
     pytest.importorskip("ray", reason="Ray is not installed")
     import socket
@@ -297,10 +333,10 @@ def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist
 
 
 @pytest.mark.parametrize("model, view", [("linear", "Evidence."), ("mlp", "Hidden units."), ("cnn", "Feature maps.")])
-def test_inside_views_for_every_model(app, model, view):
-    app.sidebar.selectbox(key="model").set_value(model).run()
-    app.sidebar.slider(key="epochs").set_value(1)
-    press(app)
+def test_inside_views_for_every_model(mnist_root, monkeypatch, trained, model, view):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained(model))
+    app = visit({"ws": ws})
     app.radio(key="inside_source").set_value("a test image").run()
     app.number_input(key="inside_index").set_value(8).run()              # a 5 that models often misread
     assert not app.exception
@@ -323,9 +359,10 @@ def visit(query: dict) -> AppTest:
     return at
 
 
-def test_the_workspace_address_shows_its_runs_in_a_new_session(app):
-    app.sidebar.slider(key="epochs").set_value(1)
-    press(app)
+def test_the_workspace_address_shows_its_runs_in_a_new_session(mnist_root, monkeypatch, trained):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained("linear"))
+    app = visit({"ws": ws})
     accuracy = metric(app, "Test accuracy").value
     again = visit(dict(app.query_params))                       # a reload, a new tab, another day
     assert again.session_state.ws == app.session_state.ws
@@ -335,9 +372,10 @@ def test_the_workspace_address_shows_its_runs_in_a_new_session(app):
     assert not visit(dict(app.query_params)).session_state.run_list   # removed for good
 
 
-def test_a_share_link_is_read_only_and_its_model_reads_drawings(app):
-    app.sidebar.slider(key="epochs").set_value(1)
-    press(app)
+def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monkeypatch, trained):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = finished_runs(trained("linear"))
+    app = visit({"ws": ws})
     app.button(key="share-1").click().run()
     link = app.session_state.share_links[1]
     token = link.rsplit("?run=", 1)[1]

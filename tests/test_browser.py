@@ -7,86 +7,22 @@ the page (the README's screenshot is made this way).
 
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, as_jpeg, number_photo
+from helpers import (
+    CHROMIUM, HANDS, as_jpeg, draw, number_photo, prediction, start_server, stop_server, teach, wait_idle,
+)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed (apt-get install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(mnist_root, env: dict | None = None):
-    """`streamlit run` on a free port; returns (url, process) once it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "MNIST_DATA_DIR": str(mnist_root), **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return url, proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail(f"streamlit did not start: {proc.stderr.read()[-2000:]}")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed (apt-get install chromium)")]
 
 
 @pytest.fixture(scope="module")
 def server(mnist_root):
     url, proc = start_server(mnist_root)
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
-def wait_idle(page):
-    """Until the script run (and so every element it draws) has finished."""
-    page.locator('[data-test-script-state="notRunning"]').wait_for(timeout=120_000)
-
-
-def draw(page, strokes):
-    """Each stroke: a list of (x, y) in canvas pixels (0-280), drawn with the mouse on the "Draw a digit" canvas."""
-    wait_idle(page)
-    # Images above the canvas load after the script ends and push it down: wait until they are in.
-    page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=30_000)
-    draw_on(page, page.locator(".st-key-draw canvas.upper-canvas"), strokes, steps=10)
-
-
-def prediction(page, previous=None, timeout=30):
-    digit = page.locator(".st-key-prediction")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if digit.count() and digit.inner_text().strip() and digit.inner_text().strip() != previous:
-            return digit.inner_text().strip()
-        time.sleep(0.2)
-    raise AssertionError("no prediction appeared")
+    stop_server(proc)
 
 
 def test_train_then_draw(server, browser):
@@ -171,46 +107,9 @@ def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
     page.close()
 
 
-def draw_on(page, canvas, strokes, steps=3):
-    """Draw ``strokes`` with the mouse on ``canvas`` once it stays put, ``steps`` mouse moves per segment."""
-    canvas.scroll_into_view_if_needed()
-    box, previous = canvas.bounding_box(), None
-    while box != previous:
-        time.sleep(0.2)
-        box, previous = canvas.bounding_box(), box
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.down()
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-            for t in range(1, steps + 1):
-                page.mouse.move(box["x"] + x0 + (x1 - x0) * t / steps, box["y"] + y0 + (y1 - y0) * t / steps)
-        page.mouse.up()
-
-
-def teach(page, hand, rounds, seed=0):
-    """Draw ``rounds`` examples of each digit in the handwriting section, as the page asks for them."""
-    import numpy as np
-    from playwright.sync_api import expect
-    rng = np.random.default_rng(seed)
-    section = page.locator(".st-key-handwriting")
-    for n in range(rounds * 10):
-        wait_idle(page)
-        asked = section.get_by_text(re.compile(r"Draw a \d")).inner_text()
-        digit = int(re.search(r"Draw a (\d)", asked).group(1))
-        canvas = section.locator("canvas.upper-canvas")
-        expect(canvas).to_have_count(1)
-        time.sleep(0.3)                                   # the new canvas has mounted: let it take strokes
-        draw_on(page, canvas, hand.strokes(digit, rng))
-        time.sleep(1.0)                                   # the canvas sends its drawing a moment after the stroke
-        section.get_by_role("button", name=f"Add as {digit}").click()
-        expect(section.get_by_text(f"({n + 1} example")).to_be_visible(timeout=30_000)
-
-
 def test_teach_it_your_handwriting(server, browser):
     from playwright.sync_api import expect
 
-    from hands import HANDS
     page = browser.new_page(viewport={"width": 1280, "height": 3000})
     page.goto(server)
     page.get_by_role("button", name="Train", exact=True).click()                  # the tutorial's linear model
@@ -231,11 +130,6 @@ def test_teach_it_your_handwriting(server, browser):
     expect(section.locator("[data-testid=stMetric]", has_text="MNIST test set")).to_contain_text("vs before")
     expect(page.get_by_text("Classified by run #2")).to_be_visible(timeout=30_000)   # the fine-tuned run
     page.close()
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 def test_runs_survive_reload_and_restart_and_travel_by_link(mnist_root, browser, tmp_path):

@@ -1,26 +1,18 @@
 import io
 import os
 
-import numpy as np
 import pytest
 import torch
 
-from mnist_core import (CheckpointError, TrainConfig, build_model, list_models, load_checkpoint, predict,
+from mnist_core import (CheckpointError, TrainConfig, build_model, list_models, load_checkpoint,
                         save_checkpoint)
+
+from helpers import round_trips
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_round_trip(tmp_path, name):
-    torch.manual_seed(1)
-    model = build_model(name).eval()
-    config = TrainConfig(model=name, lr=0.05)
-    path = tmp_path / "model.pt"
-    save_checkpoint(path, model, config, metrics={"test_accuracy": 0.9})
-    loaded, info = load_checkpoint(path, device="cpu")
-    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
-    np.testing.assert_allclose(predict(loaded, images), predict(model, images), rtol=1e-6)
-    assert info["config"] == config and info["metrics"]["test_accuracy"] == 0.9
-    assert loaded.registry_name == name
+    round_trips(name, tmp_path)
 
 
 def test_round_trip_in_memory_keeps_normalisation():

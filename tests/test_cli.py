@@ -1,22 +1,15 @@
-"""``python -m mnist_core`` as a user runs it: in a subprocess."""
+"""``python -m mnist_core``: as a user runs it, in a subprocess, for the tutorial's output and an exit status;
+its ``main`` in this process for everything else (no interpreter and torch import to wait for each time)."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import run_cli, run_main
 from mnist_core import TrainConfig, load_checkpoint, resolve_device
-
-
-def run_cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_the_tutorials_run(mnist_root, tmp_path):
@@ -37,10 +30,10 @@ def test_the_tutorials_run(mnist_root, tmp_path):
     assert model.registry_name == "linear" and info["config"].lr == 0.1
 
 
-def test_flags_override_the_config(mnist_root, tmp_path):
+def test_flags_override_the_config(mnist_root, tmp_path, capsys):
     summary = tmp_path / "s.json"
-    proc = run_cli("--data-dir", str(mnist_root), "--epochs", "2", "--lr", "0.5", "--batch-size", "600",
-                   "--optimizer", "momentum", "--seed", "7", "--json-summary", str(summary))
+    proc = run_main(capsys, "--data-dir", str(mnist_root), "--epochs", "2", "--lr", "0.5", "--batch-size", "600",
+                    "--optimizer", "momentum", "--seed", "7", "--json-summary", str(summary))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Epoch:") == 2
     config = json.loads(summary.read_text())["config"]
@@ -54,32 +47,34 @@ def test_flags_override_the_config(mnist_root, tmp_path):
     (["--epochs", "0"], "epochs must be at least 1"),
     (["--no-such-flag"], "unrecognized arguments"),
 ])
-def test_bad_flags_exit_2_without_traceback(args, message, tmp_path):
-    proc = run_cli(*args, "--data-dir", str(tmp_path))
+def test_bad_flags_exit_2_without_traceback(args, message, tmp_path, capsys):
+    proc = run_main(capsys, *args, "--data-dir", str(tmp_path))
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_gpu_that_is_not_there_exits_2_naming_it(tmp_path):
+def test_a_bad_flag_exits_2_from_the_terminal(tmp_path):
+    proc = run_cli("--lr", "fast", "--data-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert "invalid float value" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_gpu_that_is_not_there_exits_2_naming_it(tmp_path, capsys):
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    proc = run_cli("--device", f"cuda:{count}", "--data-dir", str(tmp_path))
+    proc = run_main(capsys, "--device", f"cuda:{count}", "--data-dir", str(tmp_path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert (f"no GPU {count}: this machine has {count}" if count else "no CUDA GPU is available") in proc.stderr
 
 
-def test_missing_data_offline_exits_2_with_a_message(tmp_path):
-    # a mirror on a closed local port: the download fails at once, as offline
-    code = ("import sys, torchvision; torchvision.datasets.MNIST.mirrors = ['http://127.0.0.1:9/'];"
-            "from mnist_core.__main__ import main; sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.run([sys.executable, "-c", code, "--data-dir", str(tmp_path / "empty")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+def test_missing_data_offline_exits_2_with_a_message(tmp_path, offline, capsys):
+    proc = run_main(capsys, "--data-dir", str(tmp_path / "empty"))
     assert proc.returncode == 2
     assert "MNIST data not found" in proc.stderr and "MNIST_DATA_DIR" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_help_documents_every_field():
-    proc = run_cli("--help")
+def test_help_documents_every_field(capsys):
+    proc = run_main(capsys, "--help")
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())  # argparse wraps lines
     for f in fields(TrainConfig):
@@ -89,10 +84,10 @@ def test_help_documents_every_field():
         assert flag in text
 
 
-def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_path):
+def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_path, capsys):
     summary = tmp_path / "s.json"
-    proc = run_cli("--data-dir", str(mnist_root), "--model", "cnn", "--epochs", "1", "--width", "8",
-                   "--json-summary", str(summary))
+    proc = run_main(capsys, "--data-dir", str(mnist_root), "--model", "cnn", "--epochs", "1", "--width", "8",
+                    "--json-summary", str(summary))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(summary.read_text())
     config = data["config"]
@@ -101,10 +96,10 @@ def test_model_alone_picks_its_preset_and_flags_still_override(mnist_root, tmp_p
     assert data["test_accuracy"] > 0.95 and data["train_seconds"] > 0
 
 
-def test_no_evaluate_test_never_scores_the_test_set(mnist_root, tmp_path):
+def test_no_evaluate_test_never_scores_the_test_set(mnist_root, tmp_path, capsys):
     summary = tmp_path / "s.json"
-    proc = run_cli("--data-dir", str(mnist_root), "--epochs", "2", "--no-evaluate-test", "--validation-size", "5000",
-                   "--json-summary", str(summary))
+    proc = run_main(capsys, "--data-dir", str(mnist_root), "--epochs", "2", "--no-evaluate-test",
+                    "--validation-size", "5000", "--json-summary", str(summary))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "Accuracy: not measured (--no-evaluate-test)"
     data = json.loads(summary.read_text())

@@ -1,13 +1,14 @@
-"""``python -m mnist_core`` given bad values and bad output paths: one line, exit 2, before any training."""
+"""``python -m mnist_core`` (its ``main``, in this process) given bad values and bad output paths: one line, exit 2,
+before any training."""
 
 import os
 from pathlib import Path
 
 import pytest
 
+from helpers import run_main
 from mnist_core import TrainConfig
 from mnist_core.__main__ import check_output_path
-from test_cli import run_cli
 
 
 def assert_one_line_error(proc, message):
@@ -33,8 +34,8 @@ def assert_one_line_error(proc, message):
     (["--lr", "fast"], "invalid float value"),
     (["--model", "resnet"], "invalid choice"),
 ])
-def test_bad_values_give_one_line(args, message, tmp_path):
-    assert_one_line_error(run_cli(*args, "--data-dir", str(tmp_path)), message)
+def test_bad_values_give_one_line(args, message, tmp_path, capsys):
+    assert_one_line_error(run_main(capsys, *args, "--data-dir", str(tmp_path)), message)
 
 
 @pytest.mark.parametrize("field, value", [
@@ -65,7 +66,7 @@ def unwritable_folder() -> Path:
 
 @pytest.mark.parametrize("flag", ["--save", "--json-summary"])
 @pytest.mark.parametrize("case", ["missing folder", "a directory", "unwritable folder", "read-only folder"])
-def test_output_paths_are_checked_before_training(flag, case, tmp_path):
+def test_output_paths_are_checked_before_training(flag, case, tmp_path, capsys):
     data_dir = tmp_path / "no-data"  # training would fail on it: the path must be refused first
     if case == "missing folder":
         path, message = tmp_path / "nope" / "out", "does not exist"
@@ -80,7 +81,7 @@ def test_output_paths_are_checked_before_training(flag, case, tmp_path):
         folder.mkdir()
         folder.chmod(0o555)
         path, message = folder / "out", "cannot be written"
-    proc = run_cli(flag, str(path), "--data-dir", str(data_dir))
+    proc = run_main(capsys, flag, str(path), "--data-dir", str(data_dir))
     assert_one_line_error(proc, f"{flag} {path}")
     assert message in proc.stderr and "Epoch" not in proc.stdout
     assert not data_dir.exists()
@@ -98,8 +99,8 @@ def test_the_check_leaves_no_file_behind_and_keeps_an_existing_one(tmp_path):
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a disk that is always full)")
 @pytest.mark.parametrize("flag, what", [("--save", "checkpoint"), ("--json-summary", "summary")])
-def test_a_full_disk_at_write_time_is_a_message(flag, what, mnist_root):
-    proc = run_cli("--epochs", "1", flag, "/dev/full", "--data-dir", str(mnist_root))
+def test_a_full_disk_at_write_time_is_a_message(flag, what, mnist_root, capsys):
+    proc = run_main(capsys, "--epochs", "1", flag, "/dev/full", "--data-dir", str(mnist_root))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Accuracy:" in proc.stdout
     assert f"error: could not write the {what} to /dev/full: No space left on device" in proc.stderr

@@ -1,28 +1,12 @@
 import os
-import shutil
 
 import pytest
 import torch
 import torchvision
 
+from helpers import copy_raw
 from mnist_core import DataError, load_mnist
 from mnist_core import data as data_mod
-
-FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-
-
-def copy_raw(src_root, dst_root, suffix=""):
-    raw = dst_root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in FILES:
-        shutil.copyfile(src_root / "MNIST" / "raw" / (name + suffix), raw / (name + suffix))
-    return raw
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """Any download attempt goes to a closed local port and fails at once."""
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
 
 
 def test_shapes_and_dtypes(mnist):

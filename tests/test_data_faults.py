@@ -8,7 +8,7 @@ import pytest
 
 from mnist_core import DataError, load_mnist
 from mnist_core import data as data_mod
-from test_data import FILES, copy_raw, offline  # noqa: F401  (offline is a fixture)
+from helpers import FILES, copy_raw
 
 
 def test_a_folder_where_a_file_belongs(mnist_root, tmp_path, offline):

@@ -1,77 +1,26 @@
 """The inside views: every registry model, exact checks, and Captum's numbers for attribution."""
 
-import copy
-import inspect
-
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from mnist_core import build_model, list_models
 from mnist_core import explain as E
-from mnist_core.models import model_spec, to_input
 
-
-def a_digit(seed=0) -> np.ndarray:
-    """A bright vertical stroke with a little noise: digit-like uint8 (28, 28)."""
-    img = np.zeros((28, 28), np.uint8)
-    img[4:24, 12:16] = 255
-    img[np.random.default_rng(seed).random((28, 28)) < 0.02] = 128
-    return img
+from helpers import a_digit, explains_as_in_eval_mode, shows_its_inside
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_shows_its_inside_for_a_digit(name):
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    out = E.inside(model, a_digit())
-    assert out["kind"] == {"linear": "linear", "mlp": "mlp", "cnn": "cnn"}.get(name, out["kind"])
-    assert out["probabilities"].shape == (10,) and np.isclose(out["probabilities"].sum(), 1, atol=1e-5)
-    assert out["attribution"].shape == (28, 28) and np.isfinite(out["attribution"]).all()
-    view = out["view"]
-    if out["kind"] == "linear":
-        assert view["maps"].shape == (2, 28, 28)
-    elif out["kind"] == "mlp":
-        assert view["weights"].shape[1:] == (28, 28) and np.all(np.diff(view["activations"]) <= 0)
-    else:
-        assert view[0]["maps"].shape[0] == view[0]["total_channels"]      # every channel of the first block
-        assert all(b["maps"].ndim == 3 and np.isfinite(b["maps"]).all() for b in view)
-    feats = E.embedding(model, torch.as_tensor(np.stack([a_digit(s) for s in range(5)])))
-    assert feats.ndim == 2 and feats.shape[0] == 5 and np.isfinite(feats).all()
-    assert not model.training                                                # its mode left alone
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # and its weights
+    shows_its_inside(name)
 
 
-def mode_dependent(name):
-    """The model with every layer whose result depends on the mode at work: dropout where it takes one."""
-    torch.manual_seed(0)
-    takes_dropout = "dropout" in inspect.signature(model_spec(name).build).parameters
-    return build_model(name, **({"dropout": 0.5} if takes_dropout else {}))
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_explain_computes_as_in_eval_mode_and_leaves_the_mode_alone(name):
     """A model in train mode (one being trained, say) is explained as in eval mode, and stays in train mode."""
-    model = mode_dependent(name).eval()
-    img, batch = a_digit(), torch.as_tensor(np.stack([a_digit(s) for s in range(4)]))
-    want, want_features = E.inside(model, img), E.embedding(model, batch)
-    with torch.inference_mode():
-        want_logits = model(to_input(batch))
-    model.train()
-    if any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules()):
-        with torch.inference_mode():
-            assert not torch.allclose(copy.deepcopy(model)(to_input(batch)), want_logits)  # the mode matters here
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    got = E.inside(model, img)
-    assert np.allclose(got["probabilities"], want["probabilities"], atol=1e-6)
-    assert np.allclose(got["attribution"], want["attribution"], atol=1e-6)
-    assert np.allclose(E.embedding(model, batch), want_features, atol=1e-5)
-    for _ in range(2):   # the same answer every time: no dropout drawn, no batch statistics
-        assert np.allclose(E.trace(model, batch).logits.numpy(), want_logits.numpy(), atol=1e-5)
-    assert model.training and all(m.training for m in model.modules())                # its mode left alone
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())      # running statistics too
+    explains_as_in_eval_mode(name)
 
 
 def test_the_linear_evidence_adds_up_to_the_scores():

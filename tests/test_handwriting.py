@@ -65,8 +65,8 @@ def test_the_held_out_split_keeps_one_of_each_digit_that_has_more():
 
 
 def test_fine_tuning_learns_a_hand_and_keeps_mnist(mnist, tutorial_result):
-    """A scripted hand (tests/hands.py) that the tutorial's linear model reads badly."""
-    from hands import HANDS, examples
+    """A scripted hand (tests/helpers.py) that the tutorial's linear model reads badly."""
+    from helpers import HANDS, examples
     from mnist_core.handwriting import SHARE
     from mnist_core.jobs import run_training
     model = tutorial_result.model

@@ -6,7 +6,7 @@ from mnist_core import PRESETS, TrainConfig, preset_config
 from mnist_core.budget import (AUGMENT_S_PER_IMAGE, MEMORY_ENV, SECONDS_ENV, WorkEstimate, WorkLimitError,
                                WorkLimits, estimate_work)
 from mnist_core.models import WorkCost, model_spec
-from test_cli import run_cli
+from helpers import run_cli
 
 # The two settings of issue 12 that took hours (about 215 min) and gigabytes (4.4 GB) from one link.
 HOURS = dict(model="cnn", width=64, batch_size=32, epochs=30, augment=True)

@@ -12,8 +12,7 @@ from mnist_core.budget import WorkLimits, estimate_work
 from mnist_core.models import MNIST_MEAN, MNIST_STD, Normalize, WorkCost, model_spec, register
 from mnist_core.train import preset_of
 
-import test_checkpoint
-import test_explain
+from helpers import explains_as_in_eval_mode, round_trips, shows_its_inside
 
 
 def trains_a_step(name):
@@ -47,10 +46,10 @@ def has_a_sound_spec(name):
 
 
 def saves_loads_and_shows_its_inside(name, tmp_path):
-    """The other files' per-model tests, here too: this file alone checks a new model."""
-    test_checkpoint.test_round_trip(tmp_path, name)
-    test_explain.test_every_model_shows_its_inside_for_a_digit(name)
-    test_explain.test_explain_computes_as_in_eval_mode_and_leaves_the_mode_alone(name)
+    """The other files' per-model checks (test_checkpoint, test_explain run them for every registered model)."""
+    round_trips(name, tmp_path)
+    shows_its_inside(name)
+    explains_as_in_eval_mode(name)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -61,11 +60,6 @@ def test_every_registered_model_trains_a_step(name):
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_model_has_a_sound_spec(name):
     has_a_sound_spec(name)
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_every_registered_model_saves_loads_and_shows_its_inside(name, tmp_path):
-    saves_loads_and_shows_its_inside(name, tmp_path)
 
 
 def test_each_model_has_a_preset():

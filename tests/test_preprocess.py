@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from scipy import ndimage
 
-from conftest import number_photo
+from helpers import number_photo
 from mnist_core import predict, read_number, to_mnist
 
 

@@ -100,7 +100,7 @@ def run_cli(*args, env=None, timeout=300):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
     return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import CHROMIUM, start_server
 from ray_cluster import RAY_ENV, start_cluster, stop_head
-from test_browser import CHROMIUM, browser, start_server  # noqa: F401 (fixture)
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
@@ -59,7 +59,7 @@ def alive(pid: int) -> bool:
 
 @needs_chromium
 def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_server(
-        browser, mnist_root, monkeypatch):  # noqa: F811
+        browser, mnist_root, monkeypatch):
     from playwright.sync_api import expect
     for name in ("RAY_ADDRESS", "RAY_AUTH_MODE"):  # no cluster, not even the session's: Ray's own defaults
         monkeypatch.delenv(name, raising=False)
@@ -84,7 +84,7 @@ def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_s
 
 
 @needs_chromium
-def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):  # noqa: F811
+def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):
     from playwright.sync_api import expect
     env = {"MNIST_BACKEND": "ray", "RAY_ADDRESS": ray_cluster}
     servers = [start_server(mnist_root, env) for _ in range(2)]
@@ -149,7 +149,7 @@ try_training("submit when back")
 
 def test_a_lost_head_fails_its_runs_and_submits_say_so_within_the_timeout(mnist_root):
     from mnist_core.jobs.ray import CALL_TIMEOUT_SECONDS, HEAD_LOST_SECONDS
-    from conftest import ROOT
+    from helpers import ROOT
     limit = HEAD_LOST_SECONDS + CALL_TIMEOUT_SECONDS       # the backend's stated bound on noticing a lost head
     ray_exit_seconds = 15
     address, head = own_cluster(mnist_root)

@@ -11,7 +11,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from conftest import ROOT
+from helpers import ROOT
 from mnist_core import PRESETS, MnistData, TrainConfig, build_model, list_models, preset_config, train
 from mnist_core.models import Normalize
 from mnist_core.script import model_code, notebook_for, script_for, script_parts
