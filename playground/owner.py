@@ -29,8 +29,14 @@ def _stat(pid: int) -> tuple[bytes, float] | None:
 
 
 def this_process() -> Owner:
-    stat = _stat(os.getpid())
-    return Owner(socket.gethostname(), os.getpid(), stat[1] if stat else None)
+    pid = os.getpid()
+    if pid not in _ME:  # by pid: a forked child is another process
+        stat = _stat(pid)
+        _ME[pid] = Owner(socket.gethostname(), pid, stat[1] if stat else None)
+    return _ME[pid]
+
+
+_ME: dict[int, Owner] = {}
 
 
 def is_gone(owner: Owner) -> bool:

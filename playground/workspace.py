@@ -365,7 +365,8 @@ class Workspace:
             notices.append(Notice("info", f"{lost} training{'s were' if lost > 1 else ' was'} lost when the server "
                                           "restarted before finishing an epoch; train again for a model.",
                                   lasting=True))
-        notices += self._damaged([r for r in visitor.run_list if r.done and not self._model_loads(r)])
+        while (run := self.latest_finished()) is not None and not self._model_loads(run):  # the page needs it
+            notices += self._damaged([run])
         for run in visitor.run_list:
             if run.status == "unsaved":
                 notices.append(Notice("error", f"Run #{run.number} could not be saved: download it now (Compare "

@@ -427,6 +427,7 @@ def test_a_damaged_run_is_left_out_with_a_message_once(store):
     assert [n.message for n in notices] == [f"Run #{n} is damaged and cannot be shown." for n in (1, 2)]
     assert [r.number for r in visitor.run_list] == [3] and not training
     assert actions.settle_runs()[1] == [] and actions.load_runs() == []   # said once
+    assert [r.number for r in visitor.run_list] == [3]
 
 
 def test_a_damaged_checkpoint_leaves_the_run_out_and_the_page_uses_another(store):
