@@ -16,11 +16,11 @@ import streamlit as st
 from dashboard import resources, session
 from dashboard.classifier import classifier, config_of_classifier, test_accuracy_of
 from dashboard.draw import CANVAS_SIDE
-from playground.workspace import Notice
 from mnist_core import predict, to_mnist
 from mnist_core.handwriting import (
     accuracy_on, fine_tune_config, fine_tune_start, held_out_split, to_bytes,
 )
+from playground.workspace import Notice
 
 ROUNDS = 3                 # examples asked of each digit
 MIN_PER_DIGIT = 2          # before fine-tuning: one to train on, one held out
