@@ -191,7 +191,7 @@ def test_opening_a_share_link_makes_no_workspace(store):
     notices = workspace(store, viewer).open(None, "B" * 22)
     assert viewer.shared is None and "share link names no run" in notices[0].message and viewer.ws is None
     down = Visitor()
-    assert levels(Workspace(down, unreachable, {}, lambda run_id: None).open(None, token)) == ["error"]  # no workspace tried
+    assert levels(Workspace(down, unreachable, {}, lambda run_id: None).open(None, token)) == ["error"]  # no ws tried
     assert down.unread == {"run": token}
 
 
@@ -339,7 +339,8 @@ def test_a_file_that_is_not_a_visitors_digits_is_a_message(store, monkeypatch, c
         monkeypatch.setattr(workspace_module, "load_examples", load_examples)
     visitor = Visitor()
     notices = workspace(store, visitor).load_examples_file(io.BytesIO(content), "digits_[1].npz")
-    assert levels(notices) == ["warning"] and "digits\\_\\[1\\]\\.npz cannot be read as your digits" in notices[0].message
+    assert levels(notices) == ["warning"]
+    assert "digits\\_\\[1\\]\\.npz cannot be read as your digits" in notices[0].message
     assert visitor.examples == [] and visitor.ws is None
 
 
