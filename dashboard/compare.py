@@ -106,6 +106,9 @@ def compare_section() -> None:
                                                 "model, for anyone who opens it." if r.id is not None else
                                                 "The run store is unavailable: this run lives in this tab only "
                                                 "and cannot be shared.")
+            if r.stored is not None and r.stored.share_token is not None:
+                row.button("Unshare", key=f"unshare-{r.number}", on_click=session.unshare_run, args=(r.number,),
+                           help="Its share link stops working; the run stays in your workspace.")
             with row.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
             row.button("Remove", key=f"remove-{r.number}", on_click=session.remove_run, args=(r.number,))

@@ -1,8 +1,9 @@
 """Teach it your handwriting: draw labelled digits, see how the model reads them, fine-tune on them.
 
-The page asks for each digit in turn (three rounds); the examples stay in the
-visitor's session and download as a small ``.npz`` (``mnist_core.handwriting``
-reads it). Fine-tuning is a training like any other: it runs in the job
+The page asks for each digit in turn (three rounds); the examples are kept
+with the visitor's workspace (playground.workspace: a reload or a restart
+loses none), download as a small ``.npz`` (``mnist_core.handwriting`` reads
+it) and load back from one. Fine-tuning is a training like any other: it runs in the job
 backend and becomes a new run; its result compares the model before and after
 on held-out drawings and on the MNIST test set.
 """
@@ -19,20 +20,21 @@ from mnist_core import predict, to_mnist
 from mnist_core.handwriting import (
     accuracy_on, fine_tune_config, fine_tune_start, held_out_split, to_bytes,
 )
+from playground.workspace import Notice
 
 ROUNDS = 3                 # examples asked of each digit
 MIN_PER_DIGIT = 2          # before fine-tuning: one to train on, one held out
 
 
 def examples() -> tuple[np.ndarray, np.ndarray]:
-    ss = st.session_state
-    images = np.stack(ss.hw_images) if ss.hw_images else np.zeros((0, 28, 28), np.uint8)
-    return images, np.array(ss.hw_labels, dtype=np.int64)
+    drawn = st.session_state.examples
+    images = np.stack([image for _, image, _ in drawn]) if drawn else np.zeros((0, 28, 28), np.uint8)
+    return images, np.array([label for _, _, label in drawn], dtype=np.int64)
 
 
 def next_digit() -> int:
     """The digit to ask for: the one with the fewest examples so far, lowest first."""
-    counts = np.bincount(st.session_state.hw_labels, minlength=10)
+    counts = np.bincount(examples()[1], minlength=10)
     return int(np.argmin(counts))
 
 
@@ -55,18 +57,21 @@ def add(digit: int) -> None:
     ss = st.session_state
     drawn = canvas_digit(f"hw-canvas-{ss.hw_canvas}")
     if drawn is None:
-        ss.hw_notice = "Nothing drawn yet: draw the digit in the square first."
+        ss.hw_notices = [Notice("warning", "Nothing drawn yet: draw the digit in the square first.")]
         return
-    ss.hw_images.append(drawn)
-    ss.hw_labels.append(digit)
+    ss.hw_notices = session.add_examples([drawn], [digit])
     ss.hw_canvas += 1          # a fresh canvas for the next one
 
 
 def undo() -> None:
-    ss = st.session_state
-    if ss.hw_images:
-        ss.hw_images.pop()
-        ss.hw_labels.pop()
+    st.session_state.hw_notices = session.undo_example()
+
+
+def load_file() -> None:
+    """Add the digits of a .npz the visitor downloaded before."""
+    upload = st.session_state.get("hw-file")
+    if upload is not None:
+        st.session_state.hw_notices = session.load_examples_file(upload, upload.name)
 
 
 def fine_tune(model, base_config, source: str) -> None:
@@ -77,7 +82,7 @@ def fine_tune(model, base_config, source: str) -> None:
         job = resources.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
             model, images[train_idx], labels[train_idx]))
     except ValueError as exc:
-        st.session_state.hw_notice = str(exc)
+        st.session_state.hw_notices = [Notice("warning", str(exc))]
         return
     run = session.add_run(job)
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
@@ -92,8 +97,7 @@ def fine_tune(model, base_config, source: str) -> None:
 def handwriting_section() -> None:
     """A fragment: each stroke and click here reruns this section alone."""
     ss = st.session_state
-    ss.setdefault("hw_images", [])
-    ss.setdefault("hw_labels", [])
+    ss.setdefault("hw_notices", [])
     ss.setdefault("hw_canvas", 0)
     ss.setdefault("hw_tunes", [])
     if ss.pop("hw_rerun", False):
@@ -127,9 +131,9 @@ def body() -> None:
         a, b = st.columns(2)
         a.button(f"Add as {digit}", key="hw-add", type="primary", on_click=add, args=(digit,))
         b.button("Undo the last", key="hw-undo", on_click=undo, disabled=not done)
-        if ss.get("hw_notice"):
-            st.warning(ss.hw_notice)
-            ss.hw_notice = None
+        for notice in ss.hw_notices:
+            getattr(st, notice.level)(notice.message)
+        ss.hw_notices = []
     with right:
         if done:
             preds = predict(model, images).argmax(1)
@@ -139,6 +143,8 @@ def body() -> None:
                      caption=[f"{t}{'' if p == t else ' → ' + str(p)}" for t, p in zip(labels[-30:], preds[-30:])])
             st.download_button("Download my digits (.npz)", to_bytes(images, labels), file_name="my-digits.npz",
                                mime="application/octet-stream", key="hw-download")
+        st.file_uploader("Load digits downloaded before (.npz)", type=["npz"], key="hw-file", on_change=load_file,
+                         help="The file Download my digits gave you: its digits join these.")
         counts = np.bincount(labels, minlength=10)
         ready = bool(done) and counts.min() >= MIN_PER_DIGIT
         st.button("Fine-tune on my handwriting", key="hw-tune", disabled=not ready or base_config is None,

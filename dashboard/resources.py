@@ -15,7 +15,7 @@ import streamlit as st
 from mnist_core import load_checkpoint
 from mnist_core.checkpoint import pretrained_path
 from mnist_core.jobs import DataSpec, Job, get_backend, shared_data
-from playground.store import RunStore, keep_days
+from playground.store import RunStore
 
 # In-process trainings share the GIL with the page's own Python work (figures, protobuf, websockets);
 # at Python's default 5 ms switch interval a training waits behind it: the tutorial's 10 epochs took
@@ -48,17 +48,21 @@ def pretrained_model():
 
 @st.cache_resource(show_spinner=False)
 def store() -> RunStore:
-    """The run store (MNIST_DB_URL, else SQLite under MNIST_STATE_DIR); old workspaces are pruned once per start.
-    Not cached while it cannot be reached: each call tries again (StoreUnavailable)."""
-    runs = RunStore()
-    runs.prune(keep_days())
-    return runs
+    """The run store (MNIST_DB_URL, else SQLite under MNIST_STATE_DIR); it prunes unseen workspaces itself, at
+    most once an hour. Not cached while it cannot be reached: each call tries again (StoreUnavailable)."""
+    return RunStore()
 
 
 @st.cache_resource
 def live_jobs() -> dict[int, Job]:
     """Trainings this server process runs, by run id, until their result is in the store."""
     return {}
+
+
+@st.cache_resource
+def unsaved_runs() -> set[int]:
+    """Ids of runs that ended in this server process but whose result the store has not taken (yet)."""
+    return set()
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

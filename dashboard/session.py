@@ -17,7 +17,8 @@ from playground.workspace import Notice, Visitor, Workspace
 
 def workspace() -> Workspace:
     """This visitor's actions on their session state and the server's store and trainings."""
-    return Workspace(st.session_state, resources.store, resources.live_jobs(), resources.stored_model)
+    return Workspace(st.session_state, resources.store, resources.live_jobs(), resources.stored_model,
+                     resources.unsaved_runs())
 
 
 def init_session() -> None:
@@ -88,5 +89,22 @@ def share_run(number: int) -> None:
     notify(workspace().share_run(number, base_url=(st.context.url or "").rstrip("/")))
 
 
+def unshare_run(number: int) -> None:
+    notify(workspace().unshare_run(number))
+
+
 def copy_shared() -> None:
     notify(workspace().copy_shared())
+
+
+def add_examples(images, labels) -> list[Notice]:
+    """Keep drawn examples with the workspace; what to tell the visitor (the handwriting section shows it)."""
+    return workspace().add_examples(images, labels)
+
+
+def undo_example() -> list[Notice]:
+    return workspace().undo_example()
+
+
+def load_examples_file(file, name: str) -> list[Notice]:
+    return workspace().load_examples_file(file, name)

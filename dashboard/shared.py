@@ -7,12 +7,14 @@ import streamlit as st
 from dashboard import charts, session
 from dashboard.settings import format_lr
 from playground.runs import Run, advice
+from playground.store import keep_days
 
 
 def shared_sidebar(run: Run) -> None:
     with st.sidebar:
         st.header("A shared run")
-        st.caption("Read-only: nobody can change or remove it from this link.")
+        st.caption("Read-only: nobody can change or remove it from this link. This link works while its owner's "
+                   f"workspace is kept: {keep_days()} days after its last visit.")
         st.dataframe([{"setting": k, "value": format_lr(v) if k == "lr" else str(v)}
                       for k, v in run.config.to_dict().items()], hide_index=True, width="stretch")
         st.button("Copy to my workspace", key="copy-shared", type="primary", on_click=session.copy_shared,

@@ -157,9 +157,12 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
             st.caption(f"This training: {estimate_work(config).describe()} on a 2-core CPU (an estimate; a GPU "
                        "is faster).")
         st.button("Reset to the tutorial", key="reset", on_click=reset_to_tutorial, width="stretch")
-        if st.session_state.ws is None:
+        if st.session_state.store_down:
             st.caption("The run store is unavailable: your runs are kept in this browser tab only, and a reload "
                        "loses them. The settings are in the page's address.")
+        elif st.session_state.ws is None:
+            st.caption("The settings are in the page's address. Your first training makes your workspace, "
+                       "and the address then keeps it too.")
         else:
             st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
                        "your runs. To show someone a run, use its Share button (under Compare runs).")

@@ -35,6 +35,8 @@ def submit(configs: list[TrainConfig]) -> None:
             session.notify([Notice("error", str(exc))])
             return
         session.add_run(job)
+    if st.session_state.ws is not None and st.query_params.get("ws") != st.session_state.ws:
+        st.query_params["ws"] = st.session_state.ws  # the first training made the workspace: the address keeps it now
 
 
 def training_section(configs: list[TrainConfig]) -> None:
@@ -88,7 +90,7 @@ def progress(run: Run, active: list[Run]) -> None:
         st.info(f"Waiting for a free training slot: {ahead} training{'s' if ahead != 1 else ''} queued ahead "
                 f"of {what}{more}. You can use the rest of the page meanwhile.")
     else:
-        st.info(f"Training {what} on {snap.device} ({snap.worker}){more}…")
+        st.info(f"Training {what} on {snap.device} ({run.worker}){more}…")
         done = snap.batches_done / snap.batches_total if snap.batches_total else 0.0
         st.progress(min(done, 1.0), text=f"epoch {min(len(snap.epochs) + 1, config.epochs)} of {config.epochs}"
                     if snap.note == "training" else snap.note)

@@ -6,6 +6,7 @@ loses nothing, and a server that stops loses at most the epoch in flight.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from mnist_core.jobs import Job
@@ -14,12 +15,15 @@ from playground.store import RunStore, StoreUnavailable
 HEARTBEAT_SECONDS = 5.0   # how often a training's recorder tells the store it is alive (see runs.STALE_SECONDS)
 RECORD_POLL_SECONDS = 0.25
 OUTAGE_SECONDS = 3600     # how long one store outage is waited out before the run lives on in its job only
+log = logging.getLogger(__name__)
 
 
-def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job]) -> None:
+def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job], unsaved: set[int] | None = None) -> None:
     """Write a training's epochs and its result to the store as it trains, then drop it from ``live`` (the
     trainings this server process runs). While the store is unreachable it keeps trying, up to OUTAGE_SECONDS
-    for each outage; the page meanwhile shows the run from its job."""
+    for each outage; the page meanwhile shows the run from its job, and an ended run the store has not taken is
+    in ``unsaved`` (the page asks its visitor to download it) until it has."""
+    unsaved = set() if unsaved is None else unsaved
     written, beat, status = 0, 0.0, None
     deadline = None  # of the outage under way
     while True:
@@ -34,14 +38,21 @@ def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job]) -> None
                 written += 1
             if ended:
                 store.finish_run(run_id, job.result)
+                unsaved.discard(run_id)
                 live.pop(run_id, None)
                 return
             if snap.status != status or time.monotonic() - beat > HEARTBEAT_SECONDS:
                 store.heartbeat(run_id, status=snap.status, device=snap.device or None, worker=snap.worker or None)
                 status, beat = snap.status, time.monotonic()
             deadline = None  # the store took every write: a later outage gets its own hour
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
+            if ended:
+                unsaved.add(run_id)
+            if deadline is None:
+                log.warning("run %s: the run store cannot take its writes (%s); trying again", run_id, exc)
             deadline = deadline or time.monotonic() + OUTAGE_SECONDS
             if time.monotonic() > deadline:
+                log.error("run %s: the run store was unavailable for %s s; its run lives on in this process only",
+                          run_id, OUTAGE_SECONDS)
                 return
             time.sleep(HEARTBEAT_SECONDS)

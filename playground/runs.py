@@ -2,8 +2,9 @@
 
 A run's status is the job's while this server process trains it, else the
 store's, except for an orphan (:func:`is_orphaned`): a run the store still
-calls queued or running though nobody has written to it for STALE_SECONDS
-was left by a server that stopped, and is interrupted.
+calls queued or running though nobody has written to it for STALE_SECONDS,
+or whose recording process on this host is gone, was left by a server that
+stopped, and is interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from playground.owner import is_gone
 from playground.store import ENDED, StoredRun
 from mnist_core import EvalResult, TrainConfig
 from mnist_core.advice import lr_advice
@@ -38,6 +40,8 @@ class Run:
     stored: StoredRun | None = None
     load_model: Callable[[], nn.Module | None] | None = field(default=None, repr=False)
     load_blob: Callable[[], bytes | None] | None = field(default=None, repr=False)
+    unsaved_ids: set[int] | frozenset = field(default=frozenset(), repr=False)  # the server's (playground.recorder)
+    here: bool = False  # recorded by this server process
 
     @property
     def id(self) -> int | None:
@@ -55,7 +59,10 @@ class Run:
 
     @property
     def status(self) -> str:
-        """queued | running | completed | stopped | diverged | failed"""
+        """queued | running | completed | stopped | diverged | failed | interrupted | unsaved (ended here, its
+        result not taken by the store: only this server process holds its model)"""
+        if self.job is not None and self.job.done and self.id in self.unsaved_ids:
+            return "unsaved"
         return self.job.status if self.job is not None else self.stored.status
 
     @property
@@ -91,7 +98,14 @@ class Run:
 
     @property
     def worker(self) -> str:
-        return self.job.snapshot().worker if self.job is not None else self.stored.worker
+        """Who trained it, in words for the page ("" when not known); the worker's own name (host, pid, thread)
+        stays in the store and the log."""
+        name = self.job.snapshot().worker if self.job is not None else self.stored.worker
+        if not name:
+            return ""
+        if "Ray" in name:  # mnist_ray names its workers "…, Ray node …"
+            return "a Ray worker"
+        return "this server" if self.here else "another server"
 
     @property
     def model(self) -> nn.Module | None:
@@ -133,10 +147,12 @@ class Run:
 
 def is_orphaned(stored: StoredRun, live: bool, now: datetime) -> bool:
     """Whether ``stored`` was left mid-training by a server that stopped: not trained by this server process
-    (``live``), not ended, and not written for STALE_SECONDS at ``now`` (its recorder heartbeats far more
-    often)."""
-    return (not live and stored.status not in ENDED and stored.updated is not None
-            and (now - stored.updated).total_seconds() > STALE_SECONDS)
+    (``live``), not ended, and either not written for STALE_SECONDS at ``now`` (its recorder heartbeats far more
+    often) or recorded by a process of this host that is gone (killed: no need to wait)."""
+    if live or stored.status in ENDED:
+        return False
+    stale = stored.updated is not None and (now - stored.updated).total_seconds() > STALE_SECONDS
+    return stale or (stored.owner is not None and is_gone(stored.owner))
 
 
 def differing(runs: list[Run]) -> list[str]:

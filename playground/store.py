@@ -2,11 +2,14 @@
 
 A run is written as it trains: created when submitted, each epoch as it ends,
 then its result (evaluation and checkpoint). A workspace is a random id the
-page keeps in its address; a shared run gets a token of its own, so a share
-link never gives away the workspace. The schema is created and upgraded here,
-versioned. Any database failure is a :class:`StoreUnavailable` whose message
-the page shows; every write is one transaction, so a failure damages nothing
-already stored.
+page keeps in its address, made when a visitor first keeps something (a run, a
+copy, a drawn example); a shared run gets a token of its own, so a share link
+never gives away the workspace. Checkpoints are kept once per content, however
+many copies name them. The schema (playground.schema) is created and upgraded
+here. Any database failure is a :class:`StoreUnavailable`, whose message is
+for the server's log (it may name the database's host); every write is one
+transaction, so a failure damages nothing already stored. Unseen workspaces
+go, with everything in them, at most once an hour (:meth:`RunStore.prune_if_due`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,12 +33,20 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
 from mnist_core import EvalResult
+from playground.owner import Owner
+from playground.schema import (
+    SCHEMA_VERSION, UPGRADES, checkpoints, epochs_table, examples_table, meta, put_checkpoint, runs_table,
+    schema_version, workspaces,
+)
 
 MAX_RUNS = 20      # runs kept per workspace (the oldest unshared finished ones go first)
+MAX_SHARED = 10    # runs a workspace shares at once (they last as long as the workspace)
+MAX_EXAMPLES = 200  # drawn handwriting examples kept per workspace (three rounds of ten digits is 30)
 KEEP_DAYS = 30     # default of MNIST_KEEP_DAYS
-SCHEMA_VERSION = 1
+PRUNE_EVERY_SECONDS = 3600
 ENDED = ("completed", "stopped", "diverged", "failed", "interrupted")
 _ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): 128 random bits
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(RuntimeError):
@@ -42,6 +55,18 @@ class StoreUnavailable(RuntimeError):
 
 class UnknownWorkspace(ValueError):
     """A malformed or unknown workspace id, run or share token; the message is for the page."""
+
+
+class AlreadyCopied(ValueError):
+    """The shared run is in the workspace already (copied before, or its own): as run ``number``."""
+
+    def __init__(self, number: int):
+        super().__init__(f"already copied as run #{number}")
+        self.number = number
+
+
+class TooManyShared(ValueError):
+    """The workspace shares MAX_SHARED runs already."""
 
 
 @dataclass
@@ -61,52 +86,8 @@ class StoredRun:
     share_token: str | None = None
     created: datetime | None = None
     updated: datetime | None = None  # last write (epochs, heartbeat, finish): tells a live run from an orphan
-
-
-meta = sa.MetaData()
-schema_version = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
-workspaces = sa.Table(
-    "workspaces", meta,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("last_seen", sa.Float, nullable=False),
-    sa.Column("last_number", sa.Integer, nullable=False, default=0),
-)
-runs_table = sa.Table(
-    "runs", meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("workspace", sa.String(32), nullable=False, index=True),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("config", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("train_seconds", sa.Float, nullable=False, default=0.0),
-    sa.Column("device", sa.String(64), nullable=False, default=""),
-    sa.Column("worker", sa.String(200), nullable=False, default=""),
-    sa.Column("message", sa.Text),
-    sa.Column("evaluation", sa.LargeBinary),
-    sa.Column("checkpoint", sa.LargeBinary),
-    sa.Column("has_checkpoint", sa.Boolean, nullable=False, default=False),
-    sa.Column("share_token", sa.String(32), unique=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
-    sa.UniqueConstraint("workspace", "number"),
-)
-epochs_table = sa.Table(
-    "epochs", meta,
-    sa.Column("run", sa.Integer, primary_key=True),
-    sa.Column("epoch", sa.Integer, primary_key=True),
-    sa.Column("cost", sa.Float),                # NULL: the cost was not a finite number (diverged)
-    sa.Column("test_accuracy", sa.Float),
-    sa.Column("val_accuracy", sa.Float),
-    sa.Column("seconds", sa.Float, nullable=False),
-)
-
-
-def _create_v1(conn) -> None:
-    meta.create_all(conn, tables=[workspaces, runs_table, epochs_table])
-
-
-UPGRADES = {1: _create_v1}  # version -> what brings the schema from version - 1 to it
+    owner: Owner | None = None       # the server process that records it (None: not known)
+    damaged: bool = False            # a part of its row cannot be read: only its number, workspace and status are
 
 
 def _guarded(method):
@@ -168,6 +149,8 @@ class RunStore:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreUnavailable(f"cannot use the database URL: {exc}") from None
         self._upgrade()
+        self._pruned_at: float | None = None  # time.monotonic() of this process's last prune
+        self._prune_lock = threading.Lock()
 
     @staticmethod
     def _engine(url: str) -> sa.Engine:
@@ -241,6 +224,7 @@ class RunStore:
         with self.engine.begin() as conn:
             if not conn.execute(workspaces.update().where(workspaces.c.id == ws).values(last_seen=now)).rowcount:
                 conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=0))
+        self.prune_if_due()
 
     def _check(self, ws: str) -> None:
         if not self.valid_id(ws):
@@ -248,14 +232,18 @@ class RunStore:
 
     # ------------------------------------------------------------------ runs
     @_guarded
-    def add_run(self, ws: str, config: dict) -> tuple[StoredRun, list[int]]:
-        """A new run (queued) in ``ws``; the numbers of the runs let go to keep MAX_RUNS."""
-        self._check(ws)
+    def add_run(self, ws: str | None, config: dict, owner: Owner | None = None) -> tuple[StoredRun, list[int]]:
+        """A new run (queued) in ``ws``, or in a new workspace (see ``StoredRun.workspace``), recorded by
+        ``owner``; the numbers of the runs let go to keep MAX_RUNS."""
+        if ws is not None:
+            self._check(ws)
         with self.engine.begin() as conn:
-            run_id, let_go = self._add_run(conn, ws, config)
-            return self._runs(conn, only=run_id)[0], let_go
+            run_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), config, owner)
+            stored = self._runs(conn, only=run_id)[0], let_go
+        self.prune_if_due()
+        return stored
 
-    def _add_run(self, conn, ws: str, config: dict) -> tuple[int, list[int]]:
+    def _add_run(self, conn, ws: str, config: dict, owner: Owner | None = None) -> tuple[int, list[int]]:
         now = time.time()
         # the update takes the workspace's row lock first: two processes never get the same number
         bumped = conn.execute(workspaces.update().where(workspaces.c.id == ws)
@@ -265,7 +253,9 @@ class RunStore:
         number = conn.execute(sa.select(workspaces.c.last_number).where(workspaces.c.id == ws)).scalar_one()
         run_id = conn.execute(runs_table.insert().values(
             workspace=ws, number=number, config=json.dumps(config), status="queued", train_seconds=0.0,
-            device="", worker="", has_checkpoint=False, created=now, updated=now)).inserted_primary_key[0]
+            device="", worker="", has_checkpoint=False, created=now, updated=now,
+            host=owner.host if owner else "", pid=owner.pid if owner else None,
+            pid_started=owner.started if owner else None)).inserted_primary_key[0]
         return run_id, self._cap(conn, ws)
 
     def _cap(self, conn, ws: str) -> list[int]:
@@ -279,9 +269,16 @@ class RunStore:
 
     @staticmethod
     def _delete(conn, ids: list[int]) -> None:
-        if ids:
-            conn.execute(epochs_table.delete().where(epochs_table.c.run.in_(ids)))
-            conn.execute(runs_table.delete().where(runs_table.c.id.in_(ids)))
+        """Remove runs, and the checkpoints no run names any more."""
+        if not ids:
+            return
+        shas = set(conn.execute(sa.select(runs_table.c.checkpoint_sha).where(
+            runs_table.c.id.in_(ids), runs_table.c.checkpoint_sha.is_not(None))).scalars())
+        conn.execute(epochs_table.delete().where(epochs_table.c.run.in_(ids)))
+        conn.execute(runs_table.delete().where(runs_table.c.id.in_(ids)))
+        if shas:
+            named = sa.select(runs_table.c.id).where(runs_table.c.checkpoint_sha == checkpoints.c.sha256)
+            conn.execute(checkpoints.delete().where(checkpoints.c.sha256.in_(shas), ~named.exists()))
 
     @_guarded
     def heartbeat(self, run_id: int, status: str | None = None, device: str | None = None,
@@ -326,15 +323,19 @@ class RunStore:
             reports = [_Epoch(i + 1, c, a, None, result.train_seconds)
                        for i, (c, a) in enumerate(zip(result.epoch_costs, result.test_accuracies))]
             self._add_epochs(conn, run_id, reports)
+            if conn.execute(sa.select(runs_table.c.id).where(runs_table.c.id == run_id)).first() is None:
+                return  # removed meanwhile: its checkpoint is not kept for nobody
+            sha = put_checkpoint(conn, result.checkpoint) if result.checkpoint is not None else None
             conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
                 status=result.status, train_seconds=result.train_seconds, device=result.device or "",
                 worker=result.worker or "", message=result.message,
                 evaluation=_pack(result.evaluation) if result.evaluation is not None else None,
-                checkpoint=result.checkpoint, has_checkpoint=result.checkpoint is not None, updated=time.time()))
+                checkpoint_sha=sha, has_checkpoint=sha is not None, updated=time.time()))
 
     @_guarded
     def runs(self, ws: str) -> list[StoredRun]:
-        """The workspace's runs in order, without their checkpoints (see :meth:`checkpoint`)."""
+        """The workspace's runs in order, without their checkpoints (see :meth:`checkpoint`); a run whose row
+        cannot be read comes ``damaged``."""
         if not self.valid_id(ws):
             return []
         with self.engine.connect() as conn:
@@ -342,8 +343,7 @@ class RunStore:
 
     @staticmethod
     def _runs(conn, ws: str | None = None, only: int | None = None, token: str | None = None) -> list[StoredRun]:
-        cols = [c for c in runs_table.c if c.name != "checkpoint"]
-        query = sa.select(*cols).order_by(runs_table.c.number)
+        query = sa.select(runs_table).order_by(runs_table.c.number)
         if ws is not None:
             query = query.where(runs_table.c.workspace == ws)
         if only is not None:
@@ -359,12 +359,7 @@ class RunStore:
                 epochs[e.run].append(dict(epoch=e.epoch, cost=e.cost if e.cost is not None else float("nan"),
                                           test_accuracy=e.test_accuracy, val_accuracy=e.val_accuracy,
                                           seconds=e.seconds))
-        return [StoredRun(
-            id=r.id, workspace=r.workspace, number=r.number, config=json.loads(r.config), status=r.status,
-            epochs=epochs[r.id], train_seconds=r.train_seconds, device=r.device, worker=r.worker,
-            message=r.message, evaluation=_unpack(r.evaluation) if r.evaluation is not None else None,
-            has_checkpoint=bool(r.has_checkpoint), share_token=r.share_token,
-            created=_when(r.created), updated=_when(r.updated)) for r in rows]
+        return [_stored(r, epochs[r.id]) for r in rows]
 
     @_guarded
     def get_run(self, ws: str, number: int) -> StoredRun | None:
@@ -376,7 +371,9 @@ class RunStore:
     @_guarded
     def checkpoint(self, run_id: int) -> bytes | None:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(runs_table.c.checkpoint).where(runs_table.c.id == run_id)).scalar()
+            return conn.execute(sa.select(checkpoints.c.data).join_from(
+                runs_table, checkpoints, runs_table.c.checkpoint_sha == checkpoints.c.sha256)
+                .where(runs_table.c.id == run_id)).scalar()
 
     @_guarded
     def remove_run(self, ws: str, number: int) -> None:
@@ -391,18 +388,33 @@ class RunStore:
     # ------------------------------------------------------------------ sharing
     @_guarded
     def share(self, ws: str, number: int) -> str:
-        """The run's read-only token (the same one when shared again)."""
+        """The run's read-only token (the same one when shared again); TooManyShared when the workspace shares
+        MAX_SHARED runs already."""
         self._check(ws)
         where = (runs_table.c.workspace == ws) & (runs_table.c.number == number)
         with self.engine.begin() as conn:
+            # the workspace's row lock first: two tabs sharing at once never pass the cap together
+            conn.execute(workspaces.update().where(workspaces.c.id == ws).values(last_seen=time.time()))
             row = conn.execute(sa.select(runs_table.c.share_token).where(where)).first()
             if row is None:
                 raise UnknownWorkspace(f"no run #{number} in this workspace")
             if row.share_token:
                 return row.share_token
+            shared = conn.execute(sa.select(sa.func.count()).where(runs_table.c.workspace == ws,
+                                                                   runs_table.c.share_token.is_not(None))).scalar()
+            if shared >= MAX_SHARED:
+                raise TooManyShared(f"a workspace shares at most {MAX_SHARED} runs")
             token = secrets.token_urlsafe(16)
             conn.execute(runs_table.update().where(where).values(share_token=token))
             return token
+
+    @_guarded
+    def unshare(self, ws: str, number: int) -> None:
+        """Run ``number``'s share link stops working (sharing it again makes a new one)."""
+        self._check(ws)
+        with self.engine.begin() as conn:
+            conn.execute(runs_table.update().where(runs_table.c.workspace == ws, runs_table.c.number == number)
+                         .values(share_token=None))
 
     @_guarded
     def shared_run(self, token: str) -> StoredRun | None:
@@ -410,45 +422,106 @@ class RunStore:
             return None
         with self.engine.connect() as conn:
             found = self._runs(conn, token=token)
+        self.prune_if_due()
         return found[0] if found else None
 
     @_guarded
     def copy_to_workspace(self, token: str, ws: str | None = None) -> tuple[StoredRun, list[int]]:
         """A copy of the shared run in ``ws`` (not shared itself), or in a new workspace, made only when the run
-        is there (see ``StoredRun.workspace``); the numbers of the runs let go to keep MAX_RUNS. One transaction:
-        a failure leaves neither a half-made copy nor a workspace made for it."""
+        is there (see ``StoredRun.workspace``); the numbers of the runs let go to keep MAX_RUNS. AlreadyCopied
+        when ``ws`` holds it (a copy of this link, or the run itself). The copy names the same checkpoint, and not
+        the server that trained it. One transaction: a failure leaves neither a half-made copy nor a workspace
+        made for it."""
         with self.engine.begin() as conn:
             found = self._runs(conn, token=token) if self.valid_id(token) else []
-            if not found:
+            if not found or found[0].damaged:
                 raise UnknownWorkspace("this share link names no run")
             source = found[0]
+            if ws is not None:
+                there = conn.execute(sa.select(runs_table.c.number).where(
+                    runs_table.c.workspace == ws,
+                    (runs_table.c.copied_from == token) | (runs_table.c.id == source.id))).scalar()
+                if there is not None:
+                    raise AlreadyCopied(there)
             # the copy counts as training at the cap, so that it is never the run its own copy lets go
             copy_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), source.config)
-            blob = conn.execute(sa.select(runs_table.c.checkpoint, runs_table.c.evaluation)
-                                .where(runs_table.c.id == source.id)).first()
+            parts = conn.execute(sa.select(runs_table.c.checkpoint_sha, runs_table.c.evaluation)
+                                 .where(runs_table.c.id == source.id)).first()
             conn.execute(runs_table.update().where(runs_table.c.id == copy_id).values(
                 status=source.status, train_seconds=source.train_seconds, device=source.device,
-                worker=source.worker, message=source.message, evaluation=blob.evaluation, checkpoint=blob.checkpoint,
-                has_checkpoint=source.has_checkpoint, updated=time.time()))
+                message=source.message, evaluation=parts.evaluation, checkpoint_sha=parts.checkpoint_sha,
+                has_checkpoint=source.has_checkpoint, copied_from=token, updated=time.time()))
             if source.epochs:
                 conn.execute(epochs_table.insert(), [{**e, "run": copy_id} for e in source.epochs])
             return self._runs(conn, only=copy_id)[0], let_go
 
+    # ------------------------------------------------------------------ handwriting examples
+    @_guarded
+    def examples(self, ws: str) -> list[tuple[int, np.ndarray, int]]:
+        """The workspace's drawn examples, oldest first: (id, 28 x 28 uint8 image, label); damaged ones left
+        out."""
+        if not self.valid_id(ws):
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(examples_table).where(examples_table.c.workspace == ws)
+                                .order_by(examples_table.c.id)).all()
+        return [(r.id, np.frombuffer(r.image, np.uint8).reshape(28, 28).copy(), r.label) for r in rows
+                if len(r.image) == 28 * 28 and 0 <= r.label <= 9]
+
+    @_guarded
+    def add_examples(self, ws: str | None, images, labels) -> tuple[str, list[int]]:
+        """Keep drawn examples in ``ws``, or in a new workspace; that workspace and the examples' ids (fewer
+        than given, none at all, when MAX_EXAMPLES would be passed: the oldest are kept)."""
+        if ws is not None:
+            self._check(ws)
+        now = time.time()
+        with self.engine.begin() as conn:
+            ws = ws or self._new_workspace(conn)
+            # the workspace's row lock first: two tabs adding at once never pass the cap together
+            if not conn.execute(workspaces.update().where(workspaces.c.id == ws).values(last_seen=now)).rowcount:
+                raise UnknownWorkspace("no such workspace")
+            have = conn.execute(sa.select(sa.func.count()).where(examples_table.c.workspace == ws)).scalar()
+            ids = [conn.execute(examples_table.insert().values(
+                       workspace=ws, image=np.ascontiguousarray(image, np.uint8).tobytes(), label=int(label),
+                       created=now)).inserted_primary_key[0]
+                   for image, label in list(zip(images, labels))[:max(MAX_EXAMPLES - have, 0)]]
+        return ws, ids
+
+    @_guarded
+    def remove_example(self, ws: str, example_id: int) -> None:
+        self._check(ws)
+        with self.engine.begin() as conn:
+            conn.execute(examples_table.delete().where(examples_table.c.workspace == ws,
+                                                       examples_table.c.id == example_id))
+
     # ------------------------------------------------------------------ retention
     @_guarded
     def prune(self, keep_days: int | None = None) -> int:
-        """Remove workspaces unseen for ``keep_days`` (MNIST_KEEP_DAYS, default 30) with their runs, except
-        runs that were shared. Returns how many runs went."""
+        """Remove workspaces unseen for ``keep_days`` (MNIST_KEEP_DAYS, default 30) with everything in them:
+        runs (shared ones too: a share link lasts as long as its owner's workspace), checkpoints no run names any
+        more, drawn examples; and what was left by workspaces already gone. Returns how many runs went."""
         cutoff = time.time() - (keep_days if keep_days is not None else kept_days()) * 86400
         with self.engine.begin() as conn:
-            old = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.last_seen < cutoff)).scalars().all()
-            if not old:
-                return 0
-            ids = conn.execute(sa.select(runs_table.c.id).where(runs_table.c.workspace.in_(old),
-                                                                runs_table.c.share_token.is_(None))).scalars().all()
+            old = sa.select(workspaces.c.id).where(workspaces.c.last_seen < cutoff)
+            kept = sa.select(workspaces.c.id).where(workspaces.c.last_seen >= cutoff)
+            ids = conn.execute(sa.select(runs_table.c.id).where(runs_table.c.workspace.not_in(kept))).scalars().all()
             self._delete(conn, list(ids))
+            conn.execute(examples_table.delete().where(examples_table.c.workspace.not_in(kept)))
             conn.execute(workspaces.delete().where(workspaces.c.id.in_(old)))
         return len(ids)
+
+    def prune_if_due(self) -> None:
+        """Prune (with MNIST_KEEP_DAYS) when this process has not for PRUNE_EVERY_SECONDS: called by the calls
+        every page load makes, so a server that runs for months keeps pruning, without a thread of its own."""
+        with self._prune_lock:
+            now = time.monotonic()
+            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+                return
+            self._pruned_at = now  # a failed prune waits its hour too: an outage is not made worse
+        try:
+            self.prune(keep_days())
+        except StoreUnavailable as exc:
+            log.warning("pruning the run store failed: %s", exc)
 
 
 @dataclass
@@ -482,3 +555,22 @@ def _pack(ev: EvalResult) -> bytes:
 def _unpack(blob: bytes) -> EvalResult:
     with np.load(io.BytesIO(blob), allow_pickle=False) as f:
         return EvalResult(accuracy=float(f["accuracy"]), loss=float(f["loss"]), **{name: f[name] for name in _ARRAYS})
+
+
+def _stored(r, epochs: list[dict]) -> StoredRun:
+    """A run's row as a StoredRun; ``damaged`` (its settings, evaluation left out) when they cannot be read."""
+    owner = Owner(r.host, r.pid, r.pid_started) if r.pid else None
+    stored = StoredRun(
+        id=r.id, workspace=r.workspace, number=r.number, config={}, status=r.status, epochs=epochs,
+        train_seconds=r.train_seconds, device=r.device, worker=r.worker, message=r.message,
+        has_checkpoint=bool(r.has_checkpoint), share_token=r.share_token, created=_when(r.created),
+        updated=_when(r.updated), owner=owner)
+    try:
+        stored.config = json.loads(r.config)
+        if not isinstance(stored.config, dict):
+            raise ValueError("settings that are not a mapping")
+        stored.evaluation = _unpack(r.evaluation) if r.evaluation is not None else None
+    except Exception as exc:  # whatever a damaged value raises, it costs its run only, never the workspace
+        log.warning("run %s (#%s of workspace %s) is damaged: %r", r.id, r.number, r.workspace, exc)
+        stored.config, stored.evaluation, stored.damaged = {}, None, True
+    return stored

@@ -1,29 +1,40 @@
-"""A visitor's actions: their workspace's runs (add, remove, share, settle) and a shared run (open, copy).
+"""A visitor's actions: their workspace's runs (add, remove, share, settle), a shared run (open, copy) and their
+drawn handwriting examples (add, undo, load a file).
 
 Each visitor's state is a :class:`Visitor`'s fields; the page keeps them in
 its session and hands them to a :class:`Workspace` together with the server's
 parts (the run store, the trainings it runs, the models it rebuilt). Actions
-never draw: they return what the visitor is to be told (:class:`Notice`).
-A read never writes: a run left by a stopped server shows as interrupted when
-read, and is marked so in the store when the visitor's runs are settled.
+never draw: they return what the visitor is to be told (:class:`Notice`), in
+words for a visitor; what went wrong inside goes to the server's log. A
+workspace is made when the visitor first keeps something (a run, a copy, a
+drawn example), never for looking. A read never writes: a run left by a
+stopped server shows as interrupted when read, and is marked so in the store
+when the visitor's runs are settled.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
+import numpy as np
 from torch import nn
 
+from mnist_core.handwriting import load_examples
 from mnist_core.jobs import Job
+from playground.owner import is_gone, this_process
 from playground.recorder import record
 from playground.runs import STALE_SECONDS, Run, is_orphaned
 from playground.store import (
-    KEEP_DAYS, MAX_RUNS, RunStore, StoredRun, StoreUnavailable, UnknownWorkspace, keep_days, kept_days,
+    KEEP_DAYS, MAX_EXAMPLES, MAX_RUNS, MAX_SHARED, AlreadyCopied, RunStore, StoredRun, StoreUnavailable,
+    TooManyShared, UnknownWorkspace, keep_days, kept_days,
 )
 from playground.text import plain
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,26 +50,37 @@ class Notice:
 class Visitor:
     """One visitor's (one browser tab's) state. The page keeps these fields in its session state."""
 
-    ws: str | None = None        # their workspace: None while the store cannot be read, or for a viewer without one
+    ws: str | None = None        # their workspace: None until they keep something, while the store cannot be
+                                 # read, or for a viewer without one
+    store_down: bool = False     # the store could not be read when the tab opened: runs live in the tab
     shared: Run | None = None    # the shared run on show, read-only
     run_list: list[Run] = field(default_factory=list)    # the workspace's runs as last read, then the tab's own
     offline: list[Run] = field(default_factory=list)     # runs the store could not take: this tab keeps them
     share_links: dict[int, str] = field(default_factory=dict)
     unread: dict[str, str] = field(default_factory=dict)  # the address's ws / run the store could not read: kept
     seen_done: set[int] = field(default_factory=set)      # runs seen ended when the runs were last settled
+    damaged: set[int] = field(default_factory=set)        # ids of runs found damaged (said once, then left out)
+    examples: list[tuple[int | None, np.ndarray, int]] = field(default_factory=list)  # drawn digits: (id in the
+                                                          # store, None when kept in the tab only; 28x28; label)
+
+
+def _unavailable(what: str, exc: StoreUnavailable) -> None:
+    log.warning("run store unavailable (%s): %s", what, exc)  # the details (a host, a port) are not the visitor's
 
 
 class Workspace:
     """A visitor's actions, on their state (a :class:`Visitor`, or anything with its fields) and the server's parts:
     ``store`` opens the run store (StoreUnavailable while it cannot), ``live`` holds the trainings this server
-    process runs by run id, ``stored_model`` rebuilds a stored run's model."""
+    process runs by run id, ``stored_model`` rebuilds a stored run's model, ``unsaved`` holds the ids of ended
+    runs whose result the store has not taken yet (their recorders keep trying)."""
 
     def __init__(self, visitor: Visitor, store: Callable[[], RunStore], live: dict[int, Job],
-                 stored_model: Callable[[int], nn.Module | None]):
+                 stored_model: Callable[[int], nn.Module | None], unsaved: set[int] | None = None):
         self.visitor = visitor
         self.store = store
         self.live = live
         self.stored_model = stored_model
+        self.unsaved = set() if unsaved is None else unsaved
 
     # ------------------------------------------------------------------ opening, once per visitor
     def open(self, ws: str | None, token: str | None) -> list[Notice]:
@@ -77,27 +99,29 @@ class Workspace:
         return notices
 
     def open_workspace(self, ws: str | None) -> list[Notice]:
-        """The workspace ``ws``, or a new one (saying why); none while the store is unavailable."""
-        notices = []
+        """The workspace ``ws`` with its drawn examples (saying why not, when it is not there); none for a
+        first visit: it is made when the visitor first keeps something."""
+        notices, self.visitor.ws = [], None
+        if ws is None:
+            return notices
         try:
             store = self.store()
-            if ws is not None and not RunStore.valid_id(ws):
+            if not RunStore.valid_id(ws):
                 notices.append(Notice("warning", "The address's workspace id is not valid; here is a new, empty "
                                                  "workspace."))
-                ws = None
-            elif ws is not None and not store.has_workspace(ws):
+            elif not store.has_workspace(ws):
                 notices.append(Notice("warning", f"No workspace {plain(ws)} here (workspaces unseen for "
                                                  f"{keep_days()} days are removed); here is a new, empty workspace."))
-                ws = None
-            ws = ws or store.new_workspace()
-            store.touch(ws)
-            self.visitor.ws = ws
+            else:
+                store.touch(ws)
+                self.visitor.examples = store.examples(ws)
+                self.visitor.ws = ws
         except StoreUnavailable as exc:
-            if ws is not None:
-                self.visitor.unread["ws"] = ws  # the address keeps it, for a reload once the store is back
-            notices.append(Notice("error", f"The run store is unavailable ({exc}): runs are kept in this browser "
+            _unavailable("opening a workspace", exc)
+            self.visitor.unread["ws"] = ws  # the address keeps it, for a reload once the store is back
+            self.visitor.store_down = True
+            notices.append(Notice("error", "The run store is unavailable right now: runs are kept in this browser "
                                            "tab only."))
-            self.visitor.ws = None
         return notices
 
     def open_viewers_workspace(self, ws: str | None) -> list[Notice]:
@@ -109,24 +133,29 @@ class Workspace:
             if self.store().has_workspace(ws):  # False for a malformed id too
                 self.visitor.ws = ws
                 return []
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
+            _unavailable("opening a viewer's workspace", exc)
             return []
         return [Notice("warning", f"No workspace {plain(ws)} here; Copy to my workspace will make you a new one.")]
 
     def open_shared(self, token: str | None) -> list[Notice]:
-        """The run a share link names, read-only (none, saying why, when the link is bad)."""
+        """The run a share link names, read-only (none, saying why, when the link is bad or the run damaged)."""
         self.visitor.shared = None
         if token is None:
             return []
         try:
             stored = self.store().shared_run(token)
         except StoreUnavailable as exc:
+            _unavailable("opening a share link", exc)
             self.visitor.unread["run"] = token  # the address keeps it, for a reload once the store is back
-            return [Notice("error", f"The shared run cannot be read now: the run store is unavailable ({exc}).")]
+            return [Notice("error", "The shared run cannot be read now: the run store is unavailable right now.")]
         if stored is None:
             return [Notice("warning", "This share link names no run: it may have been mistyped, or its owner "
                                       "removed the run. Here is the page as new.")]
-        self.visitor.shared = self.as_run(stored)
+        run = self.as_run(stored)
+        if stored.damaged or not self._model_loads(run):
+            return [Notice("warning", "This shared run is damaged and cannot be shown. Here is the page as new.")]
+        self.visitor.shared = run
         return []
 
     # ------------------------------------------------------------------ reading
@@ -136,7 +165,8 @@ class Workspace:
         if is_orphaned(stored, job is not None, now or datetime.now(timezone.utc)):
             stored = replace(stored, status="interrupted")  # its epochs are kept; the store hears of it at settling
         return Run(stored.number, job, stored, load_model=lambda: self.stored_model(stored.id),
-                   load_blob=lambda: self.store().checkpoint(stored.id))
+                   load_blob=lambda: self.store().checkpoint(stored.id), unsaved_ids=self.unsaved,
+                   here=job is not None or stored.owner == this_process())
 
     def load_runs(self) -> list[Notice]:
         """Read the workspace's runs into ``run_list`` (the tab's own after them)."""
@@ -148,26 +178,53 @@ class Workspace:
             try:
                 store = self.store()
                 stored, now = store.runs(visitor.ws), datetime.now(timezone.utc)
+                notices += self._damaged([s for s in stored if s.damaged])
+                stored = [s for s in stored if s.id not in visitor.damaged]
                 if settling:
                     self._mark_orphans(store, stored, now)
                 runs = [self.as_run(s, now) for s in stored]
             except StoreUnavailable as exc:
-                notices.append(Notice("error", f"The run store is unavailable ({exc}): showing the runs this tab "
+                _unavailable("reading a workspace", exc)
+                notices.append(Notice("error", "The run store is unavailable right now: showing the runs this tab "
                                                "last read."))
                 runs = [r for r in visitor.run_list if r.id is not None]
         visitor.run_list = runs + visitor.offline
         return notices
 
+    def _damaged(self, found: list[StoredRun | Run]) -> list[Notice]:
+        """Leave damaged runs out of this visitor's runs, saying so once for each."""
+        new = [s for s in found if s.id not in self.visitor.damaged]
+        self.visitor.damaged |= {s.id for s in new}
+        self.visitor.run_list = [r for r in self.visitor.run_list if r.id not in self.visitor.damaged]
+        return [Notice("warning", f"Run #{s.number} is damaged and cannot be shown.", lasting=True) for s in new]
+
     def _mark_orphans(self, store: RunStore, stored: list[StoredRun], now: datetime) -> None:
-        orphans = [s.id for s in stored if is_orphaned(s, s.id in self.live, now)]
+        orphans = [s for s in stored if is_orphaned(s, s.id in self.live, now)]
+        dead = [s.id for s in orphans if s.owner is not None and is_gone(s.owner)]
         try:
-            store.mark_interrupted(orphans, quiet_since=now.timestamp() - STALE_SECONDS)
-        except StoreUnavailable:
-            pass  # shown as interrupted all the same; the next settling writes it
+            store.mark_interrupted([s.id for s in orphans if s.id not in dead],
+                                   quiet_since=now.timestamp() - STALE_SECONDS)
+            store.mark_interrupted(dead, quiet_since=float("inf"))  # nobody writes for a process that is gone
+        except StoreUnavailable as exc:
+            _unavailable("marking interrupted runs", exc)  # shown as interrupted all the same; the next settling
+
+    def _model_loads(self, run: Run) -> bool:
+        """Whether a run that ended with a model can rebuild it (a damaged checkpoint cannot); True while the
+        store cannot be read (nothing is known to be wrong)."""
+        if run.job is not None or not run.has_model:
+            return True
+        try:
+            run.model
+        except StoreUnavailable as exc:
+            _unavailable("reading a checkpoint", exc)
+        except Exception as exc:  # whatever a damaged checkpoint raises: its run goes, not the page
+            log.warning("run %s's checkpoint is damaged: %r", run.id, exc)
+            return False
+        return True
 
     def latest_finished(self) -> Run | None:
         """The run whose model the page uses: the shared one on show (when it ended with a model), else the
-        visitor's latest trained."""
+        visitor's latest trained (settling left out those whose checkpoint is damaged)."""
         shared = self.visitor.shared
         candidates = [shared] if shared is not None else [r for r in self.visitor.run_list if r.done]
         done = [r for r in candidates if r.evaluation is not None and r.has_model]
@@ -175,22 +232,25 @@ class Workspace:
 
     # ------------------------------------------------------------------ the workspace's runs
     def add_run(self, job: Job) -> tuple[Run, list[Notice]]:
-        """A new run for a submitted job: stored at once, its epochs written as they come (by a recorder
-        thread of the server's, not the visitor's); kept in the tab when the store cannot take it."""
+        """A new run for a submitted job: stored at once (in a workspace made for it on the visitor's first),
+        its epochs written as they come (by a recorder thread of the server's, not the visitor's); kept in the
+        tab when the store cannot take it."""
         visitor, notices = self.visitor, []
         try:
-            if visitor.ws is None:
-                raise StoreUnavailable("no workspace")
+            if visitor.store_down:  # a new workspace now would hide the one the address names
+                raise StoreUnavailable("the workspace in the address could not be read")
             store = self.store()
-            stored, let_go = store.add_run(visitor.ws, job.config.to_dict())
+            stored, let_go = store.add_run(visitor.ws, job.config.to_dict(), owner=this_process())
         except StoreUnavailable as exc:
+            _unavailable("adding a run", exc)
             run = Run(max([r.number for r in visitor.run_list], default=0) + 1, job)
             visitor.offline.append(run)
-            notices.append(Notice("warning", f"The run store is unavailable ({exc}): run #{run.number} is kept in "
-                                             "this browser tab only."))
+            notices.append(Notice("warning", f"The run store is unavailable right now: run #{run.number} is kept "
+                                             "in this browser tab only."))
         else:
+            visitor.ws = stored.workspace
             self.live[stored.id] = job
-            threading.Thread(target=record, args=(store, stored.id, job, self.live), daemon=True,
+            threading.Thread(target=record, args=(store, stored.id, job, self.live, self.unsaved), daemon=True,
                              name=f"record-run-{stored.id}").start()
             run = self.as_run(stored)
             notices += self._let_go(let_go)
@@ -214,8 +274,9 @@ class Workspace:
                     try:
                         self.store().remove_run(visitor.ws, number)
                     except StoreUnavailable as exc:
+                        _unavailable("removing a run", exc)
                         return [Notice("error", f"Run #{number} could not be removed now: the run store is "
-                                                f"unavailable ({exc}).")]
+                                                "unavailable right now.")]
         visitor.offline = [r for r in visitor.offline if r.number != number]
         visitor.run_list = [r for r in visitor.run_list if r.number != number]
         return []
@@ -226,20 +287,44 @@ class Workspace:
         try:
             token = self.store().share(self.visitor.ws, number)
         except StoreUnavailable as exc:
-            return [Notice("error", f"Run #{number} cannot be shared now: the run store is unavailable ({exc}).")]
+            _unavailable("sharing a run", exc)
+            return [Notice("error", f"Run #{number} cannot be shared now: the run store is unavailable right now.")]
         except UnknownWorkspace:
             return [Notice("warning", f"Run #{number} is no longer in this workspace (removed in another tab?).")]
+        except TooManyShared:
+            return [Notice("warning", f"Run #{number} cannot be shared: this workspace shares {MAX_SHARED} runs "
+                                      "already, the most it may. Unshare one of them first.")]
         self.visitor.share_links[number] = f"{base_url}/?run={token}"
         return []
 
+    def unshare_run(self, number: int) -> list[Notice]:
+        """Run ``number``'s share link stops working."""
+        try:
+            self.store().unshare(self.visitor.ws, number)
+        except StoreUnavailable as exc:
+            _unavailable("unsharing a run", exc)
+            return [Notice("error", f"Run #{number} cannot be unshared now: the run store is unavailable right "
+                                    "now.")]
+        except UnknownWorkspace:
+            return [Notice("warning", f"Run #{number} is no longer in this workspace (removed in another tab?).")]
+        self.visitor.share_links.pop(number, None)
+        for run in self.visitor.run_list:
+            if run.number == number and run.stored is not None:
+                run.stored = replace(run.stored, share_token=None)
+        return [Notice("success", f"Run #{number}'s share link no longer works.")]
+
     def copy_shared(self) -> list[Notice]:
         """Copy the shared run on show into the visitor's workspace (made here for a viewer without one, only
-        when the run is still there), and show that workspace."""
+        when the run is still there), and show that workspace; a run copied before is not copied again."""
         visitor = self.visitor
         try:
             copy, let_go = self.store().copy_to_workspace(visitor.shared.stored.share_token, visitor.ws)
         except StoreUnavailable as exc:
-            return [Notice("error", f"The run cannot be copied now: the run store is unavailable ({exc}).")]
+            _unavailable("copying a shared run", exc)
+            return [Notice("error", "The run cannot be copied now: the run store is unavailable right now.")]
+        except AlreadyCopied as already:
+            visitor.shared = None
+            return [Notice("info", f"This run is in your workspace already, as run #{already.number}.")]
         except UnknownWorkspace:  # its owner removed it meanwhile
             copy, let_go = None, []
         visitor.shared = None
@@ -247,24 +332,103 @@ class Workspace:
             notices = [Notice("warning", "This run was removed by its owner after you opened it: there is nothing "
                                          "to copy. " + ("Here is your workspace." if visitor.ws else
                                                         "Here is the page as new."))]
-            if not visitor.ws:
-                notices += self.open_workspace(None)
             return notices
         visitor.ws = copy.workspace
+        self.visitor.examples = self.visitor.examples or self._examples_of(copy.workspace)
         return [Notice("success", f"Copied into your workspace as run #{copy.number}."), *self._let_go(let_go)]
+
+    def _examples_of(self, ws: str) -> list:
+        try:
+            return self.store().examples(ws)
+        except StoreUnavailable as exc:
+            _unavailable("reading drawn examples", exc)
+            return []
 
     def settle_runs(self) -> tuple[bool, list[Notice]]:
         """At the start of a full script run: read the runs (marking those left by a stopped server interrupted
-        in the store), drop those that ended with nothing to show (saying why), and note which have ended, so the
-        page knows when to redraw. Whether any run still trains, and the notices."""
+        in the store), drop those that ended with nothing to show or are damaged (saying why), say which could
+        not be saved, and note which have ended, so the page knows when to redraw. Whether any run still trains,
+        and the notices."""
         visitor = self.visitor
         notices = self._load(settling=True)
+        lost = 0
         for run in [r for r in visitor.run_list if r.done and not r.costs]:
             notices += self.remove_run(run.number)  # what it has to say stays on show until the next training
             if run.status == "failed":
                 notices.append(Notice("error", f"Run #{run.number} failed: {run.message}", lasting=True))
+            elif run.status == "interrupted":
+                lost += 1
             else:
                 notices.append(Notice("info", f"Run #{run.number} was stopped before its first epoch ended; there "
                                               "is nothing to keep.", lasting=True))
+        if lost:
+            notices.append(Notice("info", f"{lost} training{'s were' if lost > 1 else ' was'} lost when the server "
+                                          "restarted before finishing an epoch; train again for a model.",
+                                  lasting=True))
+        while (run := self.latest_finished()) is not None and not self._model_loads(run):  # the page needs it
+            notices += self._damaged([run])
+        for run in visitor.run_list:
+            if run.status == "unsaved":
+                notices.append(Notice("error", f"Run #{run.number} could not be saved: download it now (Compare "
+                                               "runs, Download). This server keeps it only until it stops."
+                                      if run.has_model else f"Run #{run.number} could not be saved."))
         visitor.seen_done = {r.number for r in visitor.run_list if r.done}
         return len(visitor.seen_done) < len(visitor.run_list), notices
+
+    # ------------------------------------------------------------------ drawn handwriting examples
+    def add_examples(self, images, labels) -> list[Notice]:
+        """Keep drawn examples with the workspace (made for them on the visitor's first), up to MAX_EXAMPLES;
+        in the tab only while the store cannot take them."""
+        visitor = self.visitor
+        room = max(MAX_EXAMPLES - len(visitor.examples), 0)
+        images, labels = list(images)[:room], [int(x) for x in list(labels)[:room]]
+        notices = []
+        if not images:
+            return [Notice("warning", f"A workspace keeps at most {MAX_EXAMPLES} examples: undo some first.")]
+        try:
+            if visitor.store_down:
+                raise StoreUnavailable("the workspace in the address could not be read")
+            ws, ids = self.store().add_examples(visitor.ws, images, labels)
+        except StoreUnavailable as exc:
+            _unavailable("keeping drawn examples", exc)
+            ws, ids = visitor.ws, [None] * len(images)
+            notices.append(Notice("warning", "The run store is unavailable right now: your drawings are kept in "
+                                             "this browser tab only."))
+        visitor.ws = ws
+        visitor.examples += [(i, np.asarray(image, np.uint8), label) for i, image, label in zip(ids, images, labels)]
+        return notices
+
+    def undo_example(self) -> list[Notice]:
+        """Forget the latest drawn example."""
+        visitor = self.visitor
+        if not visitor.examples:
+            return []
+        example_id = visitor.examples[-1][0]
+        if example_id is not None:
+            try:
+                self.store().remove_example(visitor.ws, example_id)
+            except StoreUnavailable as exc:
+                _unavailable("removing a drawn example", exc)
+                return [Notice("error", "The example could not be removed now: the run store is unavailable right "
+                                        "now.")]
+        visitor.examples.pop()
+        return []
+
+    def load_examples_file(self, file, name: str) -> list[Notice]:
+        """Add the examples of a ``.npz`` the page downloaded before (mnist_core.handwriting.load_examples)."""
+        try:
+            images, labels = load_examples(file)
+        except Exception as exc:  # a visitor's file may make the reader raise anything: a message, never a trace
+            log.info("a handwriting file was refused: %r", exc)
+            why = f": {plain(str(exc))}" if isinstance(exc, ValueError) else ""
+            return [Notice("warning", f"{plain(name)} cannot be read as your digits (a .npz downloaded from this "
+                                      f"page){why}")]
+        before = len(self.visitor.examples)
+        notices = self.add_examples(images, labels)
+        added = len(self.visitor.examples) - before
+        if added:
+            more = f" (the first {added} of {len(labels)}: a workspace keeps at most {MAX_EXAMPLES})" \
+                if added < len(labels) else ""
+            notices.insert(0, Notice("success", f"Added {added} example{'s' if added != 1 else ''} from "
+                                                f"{plain(name)}{more}."))
+        return notices

@@ -99,7 +99,7 @@ def test_renders_with_the_tutorials_defaults(app):
     assert sb.selectbox(key="optimizer").value == "sgd"
     assert "cpu" in sb.selectbox(key="device").options
     assert any("press **Train**" in i.value for i in app.info)
-    assert set(app.query_params) == {"ws"}  # the tutorial's settings: only the visitor's workspace
+    assert set(app.query_params) == set()  # the tutorial's settings, and no workspace made for looking
 
 
 def test_train_shows_accuracy_chart_and_a_run(app):
@@ -221,7 +221,7 @@ def test_choosing_a_model_brings_its_preset(app):
     sb = app.sidebar
     assert sb.selectbox(key="optimizer").value == "adam" and sb.slider(key="epochs").value == 2
     assert sb.selectbox(key="schedule").value == "onecycle"
-    assert dict(app.query_params) == {"model": "cnn", "ws": app.session_state.ws}  # differences from the preset
+    assert dict(app.query_params) == {"model": "cnn"}  # differences from the preset (no workspace for looking)
     app.sidebar.selectbox(key="preset").set_value("cnn-best").run()
     assert app.sidebar.selectbox(key="width").value == 32 and app.sidebar.checkbox(key="augment").value
     assert app.sidebar.selectbox(key="preset").value is None
@@ -399,12 +399,12 @@ def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monk
     ({"ws": "A" * 22}, "No workspace"),
     ({"run": "not-a-token"}, "share link names no run"),
 ])
-def test_bad_workspace_and_share_ids_are_messages_and_a_fresh_workspace(mnist_root, monkeypatch, query, words):
+def test_bad_workspace_and_share_ids_are_messages_and_a_fresh_page(mnist_root, monkeypatch, query, words):
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     at = visit(query)
     assert any(words in w.value for w in at.warning)
-    assert at.session_state.ws and at.session_state.ws != query.get("ws") and not at.session_state.run_list
-    assert at.query_params["ws"] == at.session_state.ws and "run" not in at.query_params
+    assert at.session_state.ws is None and not at.session_state.run_list    # a workspace comes with a first run
+    assert "ws" not in at.query_params and "run" not in at.query_params
 
 
 def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):

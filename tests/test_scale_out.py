@@ -68,7 +68,7 @@ def test_without_ray_address_the_page_trains_on_a_local_ray_that_ends_with_the_s
         page = browser.new_page(viewport={"width": 1280, "height": 1800})
         page.goto(f"{url}/?epochs=2")
         page.get_by_role("button", name="Train", exact=True).click()   # the first Train starts the local Ray
-        expect(page.get_by_text("Ray node").first).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("a Ray worker").first).to_be_visible(timeout=120_000)
         page.get_by_text("Classified by run #1 ").wait_for(timeout=120_000)
         ray_processes = descendants(proc.pid)
         assert ray_processes
@@ -96,7 +96,7 @@ def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):
             page.get_by_role("button", name="Train", exact=True).click()
             pages.append(page)
         for page in pages:
-            expect(page.get_by_text("Ray node").first).to_be_visible(timeout=180_000)   # trained by a Ray worker
+            expect(page.get_by_text("a Ray worker").first).to_be_visible(timeout=180_000)   # trained by a Ray worker
         for page in pages:
             value = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
                 "[data-testid=stMetricValue]")

@@ -70,7 +70,7 @@ def show_sidebar():
     from dashboard.settings import tutorial_settings
     from dashboard.sidebar import sidebar
     if "ws" not in st.session_state:  # what the page's session holds (dashboard.session), no store needed
-        st.session_state.update(tutorial_settings(), ws=None, unread={})
+        st.session_state.update(tutorial_settings(), ws=None, unread={}, store_down=False)
     sidebar()
 
 

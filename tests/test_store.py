@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from playground.store import MAX_RUNS, RunStore, StoreUnavailable, UnknownWorkspace, schema_version, workspaces
+from playground import schema
+from playground import store as store_module
+from playground.schema import SCHEMA_VERSION, checkpoints, runs_table
+from playground.store import (
+    MAX_EXAMPLES, MAX_RUNS, MAX_SHARED, PRUNE_EVERY_SECONDS, AlreadyCopied, RunStore, StoreUnavailable, TooManyShared,
+    UnknownWorkspace, schema_version, workspaces,
+)
 from mnist_core import TrainConfig, load_checkpoint
 from mnist_core.train import EpochReport
 
@@ -179,19 +185,21 @@ def test_numbers_are_never_reused_and_the_oldest_unshared_finished_runs_go(store
     assert gone == [5] and copy.number == MAX_RUNS + 4
 
 
-def test_prune_removes_unseen_workspaces_but_keeps_shared_runs(store, result):
+def test_prune_removes_unseen_workspaces_with_their_shared_runs(store, result):
     old, fresh = store.new_workspace(), store.new_workspace()
     for ws in (old, fresh):
         for _ in range(2):
             run, _ = store.add_run(ws, {})
             store.finish_run(run.id, result)
-    token = store.share(old, 2)
+    token, kept = store.share(old, 2), store.share(fresh, 1)
+    store.add_examples(old, np.zeros((3, 28, 28), np.uint8), [1, 2, 3])
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE workspaces SET last_seen = :t WHERE id = :ws"),
                      {"t": time.time() - 31 * 86400, "ws": old})
-    assert store.prune(keep_days=30) == 1
-    assert not store.has_workspace(old) and [r.number for r in store.runs(old)] == [2]  # only the shared one
-    assert store.shared_run(token).number == 2 and len(store.runs(fresh)) == 2
+    assert store.prune(keep_days=30) == 2
+    assert not store.has_workspace(old) and store.runs(old) == [] and store.examples(old) == []
+    assert store.shared_run(token) is None                          # a link lasts as long as its owner's workspace
+    assert store.shared_run(kept).number == 1 and len(store.runs(fresh)) == 2
     assert store.prune(keep_days=30) == 0
 
 
@@ -260,3 +268,125 @@ def test_two_processes_writing_one_sqlite_file_lose_no_run(tmp_path):
     runs = RunStore(url).runs(ws)
     assert sorted(r.number for r in runs) == list(range(1, 81))    # queued runs are never let go
     assert all([e["epoch"] for e in r.epochs] == [1, 2] for r in runs)
+
+
+def blobs(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(checkpoints)).scalar()
+
+
+def test_copies_share_one_checkpoint_that_goes_with_its_last_run(store, result):
+    owner = store.new_workspace()
+    run, _ = store.add_run(owner, {})
+    store.finish_run(run.id, result)
+    token = store.share(owner, 1)
+    viewers = [store.copy_to_workspace(token)[0] for _ in range(20)]  # 20 viewers, a copy each
+    assert blobs(store) == 1 and all(store.checkpoint(c.id) == store.checkpoint(run.id) for c in viewers)
+    for copy in viewers:
+        store.remove_run(copy.workspace, copy.number)
+    assert blobs(store) == 1                                        # the source still names it
+    store.remove_run(owner, 1)
+    assert blobs(store) == 0
+
+
+def test_a_run_is_copied_once_into_a_workspace(store, result):
+    owner, viewer = store.new_workspace(), store.new_workspace()
+    run, _ = store.add_run(owner, {})
+    store.finish_run(run.id, result)
+    token = store.share(owner, 1)
+    copy, _ = store.copy_to_workspace(token, viewer)
+    with pytest.raises(AlreadyCopied) as again:
+        store.copy_to_workspace(token, viewer)
+    assert again.value.number == copy.number and len(store.runs(viewer)) == 1
+    with pytest.raises(AlreadyCopied) as own:
+        store.copy_to_workspace(token, owner)                       # the owner's own run
+    assert own.value.number == 1 and len(store.runs(owner)) == 1
+
+
+def test_a_workspace_shares_at_most_max_shared_runs_and_can_unshare(store):
+    ws = store.new_workspace()
+    for _ in range(MAX_SHARED + 1):
+        store.add_run(ws, {})
+    tokens = [store.share(ws, n) for n in range(1, MAX_SHARED + 1)]
+    with pytest.raises(TooManyShared):
+        store.share(ws, MAX_SHARED + 1)
+    assert store.share(ws, 1) == tokens[0]                          # sharing a shared run again is no new share
+    store.unshare(ws, 1)
+    assert store.shared_run(tokens[0]) is None
+    assert store.shared_run(store.share(ws, MAX_SHARED + 1)).number == MAX_SHARED + 1
+
+
+def test_a_damaged_row_costs_its_run_only(store, result):
+    ws = store.new_workspace()
+    for _ in range(3):
+        run, _ = store.add_run(ws, {"lr": 0.1})
+        store.finish_run(run.id, result)
+    with store.engine.begin() as conn:
+        conn.execute(runs_table.update().where(runs_table.c.number == 1).values(config="{not json"))
+        conn.execute(runs_table.update().where(runs_table.c.number == 2).values(evaluation=b"PK\x03\x04 torn"))
+    runs = store.runs(ws)
+    assert [(r.number, r.damaged) for r in runs] == [(1, True), (2, True), (3, False)]
+    assert runs[2].config == {"lr": 0.1} and runs[2].evaluation.accuracy == result.evaluation.accuracy
+
+
+def test_examples_are_kept_with_their_workspace_up_to_the_cap(store):
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    ws, ids = store.add_examples(None, images, [7, 8, 9])          # the first one makes the workspace
+    assert store.has_workspace(ws) and len(ids) == 3
+    back = store.examples(ws)
+    assert [label for _, _, label in back] == [7, 8, 9] and np.array_equal(back[1][1], images[1])
+    store.remove_example(ws, ids[1])
+    assert [label for _, _, label in store.examples(ws)] == [7, 9]
+    many = np.zeros((MAX_EXAMPLES, 28, 28), np.uint8)
+    assert len(store.add_examples(ws, many, [0] * MAX_EXAMPLES)[1]) == MAX_EXAMPLES - 2
+    assert store.add_examples(ws, many[:1], [0])[1] == [] and len(store.examples(ws)) == MAX_EXAMPLES
+    assert store.examples(store.new_workspace()) == []
+
+
+def test_pruning_runs_at_most_once_an_hour_from_the_calls_a_visit_makes(store, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: clock[0])
+    pruned = []
+    monkeypatch.setattr(store, "prune", lambda keep_days=None: pruned.append(keep_days) or 0)
+    ws = store.new_workspace()
+    for _ in range(50):
+        store.touch(ws)
+        store.shared_run("A" * 22)
+    assert pruned == [30]
+    clock[0] += PRUNE_EVERY_SECONDS + 1
+    store.add_run(ws, {})
+    assert pruned == [30, 30]
+
+
+def v1_database(url: str, result) -> tuple[str, bytes]:
+    """A store as version 1 made it: a workspace with a run, its checkpoint in its row, and a copy of it."""
+    engine = sa.create_engine(url)
+    ws, now = "W" * 22, time.time()
+    with engine.begin() as conn:
+        schema.meta.create_all(conn, tables=[schema_version])
+        schema._create_v1(conn)
+        conn.execute(schema_version.insert().values(version=1))
+        conn.execute(workspaces.insert().values(id=ws, created=now, last_seen=now, last_number=2))
+        for number in (1, 2):
+            conn.execute(sa.text(
+                "INSERT INTO runs (workspace, number, config, status, train_seconds, device, worker, checkpoint, "
+                "has_checkpoint, share_token, created, updated) VALUES (:ws, :n, '{\"lr\": 0.1}', 'completed', 1.5, "
+                "'cpu', 'vm (pid 1), mnist-training-1', :blob, :yes, :token, :now, :now)"),
+                {"ws": ws, "n": number, "blob": result.checkpoint, "yes": True, "now": now,
+                 "token": "T" * 22 if number == 1 else None})
+    engine.dispose()
+    return ws, result.checkpoint
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_runs(url, result):
+    ws, blob = v1_database(url, result)
+    store = RunStore(url)
+    runs = store.runs(ws)
+    assert [(r.number, r.config, r.status, r.has_checkpoint) for r in runs] == [
+        (1, {"lr": 0.1}, "completed", True), (2, {"lr": 0.1}, "completed", True)]
+    assert store.checkpoint(runs[0].id) == blob == store.checkpoint(runs[1].id) and blobs(store) == 1
+    assert store.shared_run("T" * 22).number == 1 and store.add_run(ws, {})[0].number == 3
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
+        assert "checkpoint" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    assert RunStore(url).runs(ws)[0].number == 1                    # opened again: nothing to upgrade

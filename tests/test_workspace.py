@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -12,8 +14,10 @@ from mnist_core import TrainConfig
 from mnist_core.jobs import Job, JobResult
 from mnist_core.train import EpochReport
 from playground import recorder
+from playground.owner import Owner, this_process
 from playground.runs import STALE_SECONDS, is_orphaned
-from playground.store import MAX_RUNS, RunStore, StoredRun, StoreUnavailable
+from playground.schema import runs_table, workspaces
+from playground.store import MAX_RUNS, MAX_SHARED, RunStore, StoredRun, StoreUnavailable
 from playground.workspace import Notice, Visitor, Workspace
 
 
@@ -158,7 +162,7 @@ def test_opening_a_workspace_from_the_address(store):
     assert workspace(store, visitor).open(ws, None) == [] and visitor.ws == ws
     notices = workspace(store, visitor).open("../../etc/passwd", None)
     assert levels(notices) == ["warning"] and "workspace id is not valid" in notices[0].message
-    assert store.has_workspace(visitor.ws) and visitor.ws != ws
+    assert visitor.ws is None                                       # made when something is kept
     notices = workspace(store, visitor).open("A_" * 11, None)
     assert "No workspace A\\_A\\_" in notices[0].message and "unseen for 30 days" in notices[0].message  # escaped
     down = Visitor()
@@ -185,9 +189,9 @@ def test_opening_a_share_link_makes_no_workspace(store):
     assert viewer.ws is None and "No workspace \\<b\\>not a workspace\\</b\\> here" in notices[0].message
     assert workspace(store, viewer).open(owner, token) == [] and viewer.ws == owner
     notices = workspace(store, viewer).open(None, "B" * 22)
-    assert viewer.shared is None and "share link names no run" in notices[0].message and viewer.ws
+    assert viewer.shared is None and "share link names no run" in notices[0].message and viewer.ws is None
     down = Visitor()
-    assert levels(Workspace(down, unreachable, {}, lambda run_id: None).open(None, token)) == ["error", "error"]
+    assert levels(Workspace(down, unreachable, {}, lambda run_id: None).open(None, token)) == ["error"]  # no ws tried
     assert down.unread == {"run": token}
 
 
@@ -251,7 +255,7 @@ def test_copying_a_shared_run_and_one_removed_meanwhile(store):
     store.remove_run(owner, 2)
     notices = actions.copy_shared()
     assert levels(notices) == ["warning"] and "Here is the page as new." in notices[0].message
-    assert gone.shared is None and gone.ws and store.runs(gone.ws) == []
+    assert gone.shared is None and gone.ws is None                  # nothing copied: no workspace made
 
 
 def test_settling_drops_runs_that_ended_empty_and_says_why_until_the_next_training(store):
@@ -281,3 +285,245 @@ def test_a_run_let_go_at_the_cap_is_a_lasting_note(store):
     assert [(n.level, n.lasting) for n in notices] == [("info", True)] and "Run #1 was let go" in notices[0].message
     assert [r.number for r in visitor.run_list][0] == 2 and len(visitor.run_list) == MAX_RUNS
     run.job.finish(JobResult("stopped"))                           # its recorder ends
+
+
+# ------------------------------------------------------------------ what a visitor makes is kept; looking makes nothing
+
+def workspace_rows(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar()
+
+
+def test_looking_makes_no_workspace_and_the_first_thing_kept_makes_one(store):
+    for _ in range(200):                                            # page loads from one websocket
+        visitor = Visitor()
+        assert workspace(store, visitor).open(None, None) == [] and visitor.ws is None
+    assert workspace_rows(store) == 0
+    trainer, live = Visitor(), {}
+    run, notices = workspace(store, trainer, live).add_run(Job(TrainConfig()))
+    assert notices == [] and trainer.ws and store.runs(trainer.ws)[0].number == run.number == 1
+    drawer = Visitor()
+    assert workspace(store, drawer).add_examples(np.zeros((1, 28, 28), np.uint8), [4]) == []
+    assert drawer.ws and drawer.ws != trainer.ws and workspace_rows(store) == 2
+    run.job.finish(JobResult("stopped"))                           # its recorder ends
+
+
+def test_drawn_examples_outlive_the_tab_and_load_from_a_downloaded_file(store, tmp_path):
+    from mnist_core.handwriting import save_examples
+    images = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    visitor = Visitor()
+    actions = workspace(store, visitor)
+    for image, label in zip(images[:3], (3, 1, 4)):
+        actions.add_examples([image], [label])
+    assert actions.undo_example() == []
+    again = Visitor()                                               # a reload, a restart, another day
+    workspace(store, again).open(visitor.ws, None)
+    assert [label for _, _, label in again.examples] == [3, 1] and np.array_equal(again.examples[1][1], images[1])
+    save_examples(tmp_path / "mine.npz", images, [5, 9, 2, 6])
+    notices = workspace(store, again).load_examples_file(open(tmp_path / "mine.npz", "rb"), "mine.npz")
+    assert levels(notices) == ["success"] and "Added 4 examples from mine\\.npz" in notices[0].message
+    assert [label for _, _, label in store.examples(visitor.ws)] == [3, 1, 5, 9, 2, 6]
+
+
+@pytest.mark.parametrize("content, raised", [
+    (b"not a zip at all", None), (b"PK\x03\x04" + b"\0" * 40, None),
+    (b"", MemoryError("cannot allocate")), (b"", RuntimeError("anything else")),
+])
+def test_a_file_that_is_not_a_visitors_digits_is_a_message(store, monkeypatch, content, raised):
+    import io
+
+    from playground import workspace as workspace_module
+    if raised is not None:
+        def load_examples(file):
+            raise raised
+        monkeypatch.setattr(workspace_module, "load_examples", load_examples)
+    visitor = Visitor()
+    notices = workspace(store, visitor).load_examples_file(io.BytesIO(content), "digits_[1].npz")
+    assert levels(notices) == ["warning"]
+    assert "digits\\_\\[1\\]\\.npz cannot be read as your digits" in notices[0].message
+    assert visitor.examples == [] and visitor.ws is None
+
+
+# ------------------------------------------------------------------ copies, shares
+
+def test_a_run_copied_again_says_where_it_is(store):
+    owner = store.new_workspace()
+    run, _ = store.add_run(owner, {})
+    store.finish_run(run.id, a_result())
+    token = store.share(owner, 1)
+    viewer = Visitor()
+    actions = workspace(store, viewer)
+    actions.open(None, token)
+    actions.copy_shared()
+    actions.open(viewer.ws, token)
+    assert actions.copy_shared() == [Notice("info", "This run is in your workspace already, as run #1.")]
+    assert len(store.runs(viewer.ws)) == 1 and viewer.shared is None
+
+
+def test_sharing_past_the_cap_says_to_unshare_one(store):
+    visitor = Visitor(ws=store.new_workspace())
+    for _ in range(MAX_SHARED + 1):
+        stored, _ = store.add_run(visitor.ws, {})
+        store.finish_run(stored.id, a_result())
+    actions = workspace(store, visitor)
+    actions.load_runs()
+    assert all(actions.share_run(n, "http://host") == [] for n in range(1, MAX_SHARED + 1))
+    notices = actions.share_run(MAX_SHARED + 1, "http://host")
+    assert levels(notices) == ["warning"] and "Unshare one of them first" in notices[0].message
+    assert levels(actions.unshare_run(1)) == ["success"] and 1 not in visitor.share_links
+    assert actions.share_run(MAX_SHARED + 1, "http://host") == []
+
+
+# ------------------------------------------------------------------ a result the store cannot take
+
+class NoFinish:
+    """The run store, refusing finish_run while ``failing`` (a full disk)."""
+
+    def __init__(self, store: RunStore):
+        self.store, self.failing = store, True
+
+    def __getattr__(self, name):
+        if name == "finish_run" and self.failing:
+            def refuse(*args, **kwargs):
+                raise StoreUnavailable("database or disk is full")
+            return refuse
+        return getattr(self.store, name)
+
+
+def test_a_run_the_store_cannot_finish_is_unsaved_and_said_until_it_is_saved(store, monkeypatch):
+    visitor, live, unsaved, seen = Visitor(ws=store.new_workspace()), {}, set(), {}
+    stored, _ = store.add_run(visitor.ws, TrainConfig(epochs=1).to_dict())
+    job, full = Job(TrainConfig(epochs=1)), NoFinish(store)
+    live[stored.id] = job
+    actions = Workspace(visitor, lambda: store, live, lambda run_id: None, unsaved)
+
+    def look():
+        seen["training"], seen["notices"] = actions.settle_runs()
+        seen["status"] = visitor.run_list[0].status
+    result = JobResult("completed", [0.5], [0.9], 0.2, "cpu", "here", checkpoint=b"model")
+    script = {1: lambda: job.mark_running("cpu", "here", "training"), 2: lambda: job.add_epoch(report(1)),
+              3: lambda: job.finish(result), 30: look, 60: lambda: setattr(full, "failing", False)}
+    monkeypatch.setattr(recorder, "time", Clock(script))
+    recorder.record(full, stored.id, job, live, unsaved)
+    assert seen["status"] == "unsaved" and not seen["training"]
+    assert [n.message for n in seen["notices"]] == ["Run #1 could not be saved: download it now (Compare runs, "
+                                                    "Download). This server keeps it only until it stops."]
+    assert not unsaved and not live and store.runs(visitor.ws)[0].status == "completed"
+    training, notices = actions.settle_runs()
+    assert notices == [] and visitor.run_list[0].status == "completed"
+
+
+# ------------------------------------------------------------------ damaged rows
+
+def test_a_damaged_run_is_left_out_with_a_message_once(store):
+    visitor = Visitor(ws=store.new_workspace())
+    for _ in range(3):
+        stored, _ = store.add_run(visitor.ws, {})
+        store.finish_run(stored.id, a_result())
+    with store.engine.begin() as conn:
+        conn.execute(runs_table.update().where(runs_table.c.number == 1).values(config="{not json"))
+        conn.execute(runs_table.update().where(runs_table.c.number == 2).values(evaluation=b"torn"))
+    actions = workspace(store, visitor)
+    training, notices = actions.settle_runs()
+    assert [n.message for n in notices] == [f"Run #{n} is damaged and cannot be shown." for n in (1, 2)]
+    assert [r.number for r in visitor.run_list] == [3] and not training
+    assert actions.settle_runs()[1] == [] and actions.load_runs() == []   # said once
+    assert [r.number for r in visitor.run_list] == [3]
+
+
+def test_a_damaged_checkpoint_leaves_the_run_out_and_the_page_uses_another(store):
+    from mnist_core import EvalResult
+    ev = EvalResult(0.9, 0.3, np.eye(10, dtype=np.int64), np.ones(10), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                    np.zeros(0, np.int64), np.zeros(0))
+    visitor = Visitor(ws=store.new_workspace())
+    for _ in range(2):
+        stored, _ = store.add_run(visitor.ws, {})
+        store.finish_run(stored.id, JobResult("completed", [0.5], [0.9], 0.2, "cpu", "here", checkpoint=b"m",
+                                              evaluation=ev))
+    damaged = store.runs(visitor.ws)[1].id
+
+    def stored_model(run_id):
+        if run_id == damaged:
+            raise RuntimeError("PytorchStreamReader failed reading zip archive")
+        return "a model"
+    actions = Workspace(visitor, lambda: store, {}, stored_model)
+    _, notices = actions.settle_runs()
+    assert [n.message for n in notices] == ["Run #2 is damaged and cannot be shown."]
+    assert actions.latest_finished().number == 1
+    viewer = Visitor()
+    notices = Workspace(viewer, lambda: store, {}, stored_model).open(None, store.share(visitor.ws, 2))
+    assert viewer.shared is None and "damaged and cannot be shown" in notices[0].message
+
+
+# ------------------------------------------------------------------ a restart
+
+def test_trainings_lost_in_a_restart_are_one_line(store):
+    visitor = Visitor(ws=store.new_workspace())
+    for _ in range(MAX_RUNS):
+        store.add_run(visitor.ws, {})                               # queued when the server stopped
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE runs SET updated = updated - 3600"))
+    training, notices = workspace(store, visitor).settle_runs()
+    assert not training and visitor.run_list == [] and store.runs(visitor.ws) == []
+    assert [(n.level, n.message) for n in notices] == [
+        ("info", f"{MAX_RUNS} trainings were lost when the server restarted before finishing an epoch; train "
+                 "again for a model.")]
+
+
+def a_dead_process() -> int:
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_died_here_is_interrupted_at_once(store):
+    dead, alive = Owner(socket.gethostname(), a_dead_process(), None), this_process()
+    reused = Owner(alive.host, alive.pid, (alive.started or 0) - 100)  # its pid, given to a new process
+    elsewhere = Owner("another-host", a_dead_process(), None)
+    visitor = Visitor(ws=store.new_workspace())
+    for owner in (dead, alive, reused, elsewhere):
+        stored, _ = store.add_run(visitor.ws, {}, owner=owner)
+        store.add_epoch(stored.id, report(1))                       # written a moment ago
+        store.heartbeat(stored.id, status="running")
+    actions = workspace(store, visitor)
+    assert actions.load_runs() == []
+    statuses = [r.status for r in visitor.run_list]
+    assert statuses == ["interrupted", "running", "interrupted" if alive.started else "running", "running"]
+    actions.settle_runs()
+    assert [r.status for r in store.runs(visitor.ws)] == statuses   # marked at once, not after STALE_SECONDS
+
+
+# ------------------------------------------------------------------ what a visitor is shown
+
+def test_a_visitor_sees_no_database_address_and_no_worker_name(store, caplog):
+    address = "connection to server at \"db.internal\" (10.0.0.7), port 5432 failed: database \"mnist\""
+
+    def down():
+        raise StoreUnavailable(address)
+    visitor = Visitor()
+    shown = []
+    with caplog.at_level("WARNING"):
+        shown += Workspace(visitor, down, {}, lambda run_id: None).open("A" * 22, "B" * 22)
+        visitor.store_down, visitor.ws = False, "A" * 22
+        shown += Workspace(visitor, down, {}, lambda run_id: None).load_runs()
+        shown += Workspace(visitor, down, {}, lambda run_id: None).add_run(Job(TrainConfig()))[1]
+        shown += Workspace(visitor, down, {}, lambda run_id: None).share_run(1, "http://host")
+        shown += Workspace(visitor, down, {}, lambda run_id: None).add_examples(np.zeros((1, 28, 28)), [1])
+    assert len(shown) == 6 and not any("db.internal" in n.message or "5432" in n.message for n in shown)
+    assert all("unavailable right now" in n.message for n in shown)
+    assert "db.internal" in caplog.text                             # for whoever runs the server
+
+    owner = Visitor(ws=store.new_workspace())
+    ran, _ = store.add_run(owner.ws, {})
+    store.finish_run(ran.id, JobResult("completed", [0.5], [0.9], 0.2, "cpu", "vm (pid 6958), mnist-training-1"))
+    ray, _ = store.add_run(owner.ws, {}, owner=this_process())
+    store.finish_run(ray.id, JobResult("completed", [0.5], [0.9], 0.2, "cpu", "vm (pid 7), Ray node 1a2b3c4d"))
+    here, _ = store.add_run(owner.ws, {}, owner=this_process())
+    store.finish_run(here.id, JobResult("completed", [0.5], [0.9], 0.2, "cpu", "vm (pid 6958), mnist-training-1"))
+    workspace(store, owner).load_runs()
+    assert [r.worker for r in owner.run_list] == ["another server", "a Ray worker", "this server"]
+    assert store.runs(owner.ws)[0].worker == "vm (pid 6958), mnist-training-1"   # kept for the log and the store
+    copy, _ = store.copy_to_workspace(store.share(owner.ws, 3))
+    assert copy.worker == "" and workspace(store).as_run(copy).worker == ""

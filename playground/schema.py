@@ -1,0 +1,129 @@
+"""The run store's tables and their versions: what each version adds, and the step that brings a database to it.
+
+A new database is made at version 1 and brought up step by step like an old
+one, so that every upgrade step runs wherever the store is first opened (and
+in every test). A step never loses a stored run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 2
+
+meta = sa.MetaData()
+schema_version = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
+workspaces = sa.Table(
+    "workspaces", meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("last_number", sa.Integer, nullable=False, default=0),
+)
+runs_table = sa.Table(
+    "runs", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace", sa.String(32), nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("train_seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("device", sa.String(64), nullable=False, default=""),
+    sa.Column("worker", sa.String(200), nullable=False, default=""),
+    sa.Column("message", sa.Text),
+    sa.Column("evaluation", sa.LargeBinary),
+    sa.Column("has_checkpoint", sa.Boolean, nullable=False, default=False),
+    sa.Column("share_token", sa.String(32), unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    # version 2
+    sa.Column("checkpoint_sha", sa.String(64), index=True),  # checkpoints.sha256: copies share one blob
+    sa.Column("copied_from", sa.String(32)),  # the share token a copy was made from: one copy per workspace
+    sa.Column("host", sa.String(255), nullable=False, default=""),  # the server process that records the run,
+    sa.Column("pid", sa.Integer),                                    # so that its death is seen at once
+    sa.Column("pid_started", sa.Float),                              # (a pid is reused after a restart)
+    sa.UniqueConstraint("workspace", "number"),
+)
+epochs_table = sa.Table(
+    "epochs", meta,
+    sa.Column("run", sa.Integer, primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("cost", sa.Float),                # NULL: the cost was not a finite number (diverged)
+    sa.Column("test_accuracy", sa.Float),
+    sa.Column("val_accuracy", sa.Float),
+    sa.Column("seconds", sa.Float, nullable=False),
+)
+checkpoints = sa.Table(                         # version 2
+    "checkpoints", meta,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+examples_table = sa.Table(                      # version 2: a workspace's drawn handwriting examples
+    "examples", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace", sa.String(32), nullable=False, index=True),
+    sa.Column("image", sa.LargeBinary, nullable=False),   # 28 x 28 uint8, row by row
+    sa.Column("label", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+
+def _create_v1(conn) -> None:
+    """Version 1 as it was shipped (frozen: later versions change it by their own steps)."""
+    v1 = sa.MetaData()
+    workspaces.to_metadata(v1)
+    epochs_table.to_metadata(v1)
+    sa.Table(
+        "runs", v1,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("workspace", sa.String(32), nullable=False, index=True),
+        sa.Column("number", sa.Integer, nullable=False),
+        sa.Column("config", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("train_seconds", sa.Float, nullable=False, default=0.0),
+        sa.Column("device", sa.String(64), nullable=False, default=""),
+        sa.Column("worker", sa.String(200), nullable=False, default=""),
+        sa.Column("message", sa.Text),
+        sa.Column("evaluation", sa.LargeBinary),
+        sa.Column("checkpoint", sa.LargeBinary),
+        sa.Column("has_checkpoint", sa.Boolean, nullable=False, default=False),
+        sa.Column("share_token", sa.String(32), unique=True),
+        sa.Column("created", sa.Float, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),
+        sa.UniqueConstraint("workspace", "number"),
+    )
+    v1.create_all(conn)
+
+
+def _upgrade_to_v2(conn) -> None:
+    """Checkpoints move to a table of their own, keyed by content (a copy no longer copies its blob); a run
+    learns the process that records it and the link it was copied from; handwriting examples get a table.
+    Each part is skipped when done, so a step cut short (or raced by a second process) is simply run again."""
+    meta.create_all(conn, tables=[checkpoints, examples_table])
+    have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    for name, kind in (("checkpoint_sha", "VARCHAR(64)"), ("copied_from", "VARCHAR(32)"),
+                       ("host", "VARCHAR(255) NOT NULL DEFAULT ''"), ("pid", "INTEGER"), ("pid_started", "FLOAT")):
+        if name not in have:
+            conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {name} {kind}"))
+    if "checkpoint" in have:
+        old = sa.table("runs", sa.column("id"), sa.column("checkpoint"), sa.column("checkpoint_sha"))
+        ids = conn.execute(sa.select(old.c.id).where(old.c.checkpoint.is_not(None))).scalars().all()
+        for run_id in ids:  # one blob in memory at a time
+            blob = conn.execute(sa.select(old.c.checkpoint).where(old.c.id == run_id)).scalar_one()
+            conn.execute(sa.update(old).where(old.c.id == run_id).values(checkpoint_sha=put_checkpoint(conn, blob),
+                                                                        checkpoint=None))
+        conn.execute(sa.text("ALTER TABLE runs DROP COLUMN checkpoint"))
+    sa.Index("ix_runs_checkpoint_sha", runs_table.c.checkpoint_sha).create(conn, checkfirst=True)
+
+
+def put_checkpoint(conn, blob: bytes) -> str:
+    """Keep ``blob`` once, whoever else holds the same bytes; its key."""
+    sha = hashlib.sha256(blob).hexdigest()
+    if conn.execute(sa.select(checkpoints.c.sha256).where(checkpoints.c.sha256 == sha)).first() is None:
+        conn.execute(checkpoints.insert().values(sha256=sha, data=blob))
+    return sha
+
+
+UPGRADES = {1: _create_v1, 2: _upgrade_to_v2}  # version -> what brings the schema from version - 1 to it
