@@ -67,7 +67,7 @@ def browser(strokes: int) -> dict:
             for i in range(strokes + 1):
                 digit = "1" if i % 2 == 0 else "7"
                 if i:
-                    page.get_by_role("button", name="Clear").click()
+                    page.get_by_role("button", name="Clear", exact=True).click()
                     page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
                 draw(page, shapes[digit])
                 released = time.perf_counter()

@@ -100,7 +100,7 @@ def strokes(browser, url: str, count: int) -> list[float]:
         out = []
         for i in range(count + 1):
             if i:
-                page.get_by_role("button", name="Clear").click()
+                page.get_by_role("button", name="Clear", exact=True).click()
                 page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
                 settled(page)
             stroke(page, STROKES["1" if i % 2 == 0 else "7"])

@@ -47,7 +47,7 @@ def test_train_then_draw(server, browser):
     if os.environ.get("MNIST_SCREENSHOT"):
         page.screenshot(path=os.environ["MNIST_SCREENSHOT"], full_page=True)
 
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
     draw(page, [[(60, 50), (220, 50), (120, 250)]])                        # a "7"
     assert prediction(page) == "7"

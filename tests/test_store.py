@@ -7,7 +7,9 @@ import itertools
 import multiprocessing
 import secrets
 import socket
+import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -255,9 +257,12 @@ def _writer(url: str, ws: str, count: int) -> None:
             store.add_epoch(run.id, report(epoch))
 
 
-def test_two_processes_writing_one_sqlite_file_lose_no_run(tmp_path):
+def test_two_processes_writing_one_sqlite_file_lose_no_run(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     ws = RunStore(url).new_workspace()
+    # A spawned child first re-runs the parent's __main__ file; after a page test that is AppTest's generated
+    # script, which fails outside AppTest. A __main__ without a file is not re-run.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, ws, 40)) for _ in range(2)]
     for p in procs:
