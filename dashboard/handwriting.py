@@ -20,6 +20,8 @@ from mnist_core import predict, to_mnist
 from mnist_core.handwriting import (
     accuracy_on, fine_tune_config, fine_tune_start, held_out_split, to_bytes,
 )
+from playground.runs import Run, fine_tune_of
+from playground.store import SHIPPED_MODEL
 from playground.workspace import Notice
 
 ROUNDS = 3                 # examples asked of each digit
@@ -74,8 +76,9 @@ def load_file() -> None:
         st.session_state.hw_notices = session.load_examples_file(upload, upload.name)
 
 
-def fine_tune(model, base_config, source: str) -> None:
-    """Submit a fine-tuning on the examples not held out; remember what to compare afterwards."""
+def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
+    """Submit a fine-tuning of ``model`` (run ``tuned_from``'s, or the shipped one's: SHIPPED_MODEL) on the examples
+    not held out; remember what to compare afterwards."""
     images, labels = examples()
     train_idx, held_idx = held_out_split(labels)
     try:
@@ -84,7 +87,7 @@ def fine_tune(model, base_config, source: str) -> None:
     except ValueError as exc:
         st.session_state.hw_notices = [Notice("warning", str(exc))]
         return
-    run = session.add_run(job)
+    run = session.add_run(job, tuned_from)
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
     base_accuracy = test_accuracy_of(model)
     st.session_state.hw_tunes.append({
@@ -114,6 +117,7 @@ def body() -> None:
     ss = st.session_state
     model, source, _ = classifier()
     base_config = config_of_classifier()
+    shown = session.latest_finished()  # the run whose model classifies (classifier()), None: the shipped one
     images, labels = examples()
     digit = next_digit()
     left, right = st.columns([1, 1])
@@ -148,10 +152,19 @@ def body() -> None:
         counts = np.bincount(labels, minlength=10)
         ready = bool(done) and counts.min() >= MIN_PER_DIGIT
         st.button("Fine-tune on my handwriting", key="hw-tune", disabled=not ready or base_config is None,
-                  on_click=fine_tune, args=(model, base_config, source),
+                  on_click=fine_tune,
+                  args=(model, base_config, source, shown.number if shown is not None else SHIPPED_MODEL),
                   help=None if ready else f"Needs at least {MIN_PER_DIGIT} examples of every digit.")
     for tune in ss.hw_tunes:
         outcome(tune)
+
+
+def explanation(run: Run, held: int) -> str:
+    """Why the two counts of the section move differently, and how much one held-out drawing weighs."""
+    return (f"Run #{run.number} is a {fine_tune_of(run)}. *Read right by the current model* counts all your "
+            "drawings, the ones it was fine-tuned on too, so it rises easily. The honest measure is your "
+            f"{held} held-out drawings (one of each digit, never trained on): with {held} of them, one drawing is "
+            f"{100 / held:.0f} percentage points, so a change of a drawing or two can be chance.")
 
 
 def outcome(tune: dict) -> None:
@@ -159,10 +172,11 @@ def outcome(tune: dict) -> None:
     if run is None:
         return
     if not run.done:
-        st.info(f"Fine-tuning run #{run.number} on your {tune['trained_on']} examples… (see Training, live)")
+        st.info(f"Run #{run.number}, a {fine_tune_of(run)}, trains on {tune['trained_on']} of your drawings… "
+                "(see Training, live)")
         return
     if run.model is None or run.evaluation is None:
-        st.warning(f"Fine-tuning run #{run.number} ended {run.status} without a model to compare.")
+        st.warning(f"Run #{run.number}, a {fine_tune_of(run)}, ended {run.status} without a model to compare.")
         return
     held_after = accuracy_on(run.model, tune["held_images"], tune["held_labels"])
     n = len(tune["held_labels"])
@@ -172,5 +186,6 @@ def outcome(tune: dict) -> None:
               f"{round((after - before) * n):+d} vs before ({round(before * n)} of {n})")
     test_before, test_after = tune["test_before"], run.evaluation.accuracy
     c2.metric("MNIST test set", f"{100 * test_after:.2f}%",
-              f"{100 * (test_after - test_before):+.2f} pts vs before ({100 * test_before:.2f}%)"
+              f"{100 * (test_after - test_before):+.2f} percentage points vs before ({100 * test_before:.2f}%)"
               if test_before is not None else None)
+    st.caption(explanation(run, n))

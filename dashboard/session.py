@@ -75,8 +75,8 @@ def latest_finished() -> Run | None:
     return workspace().latest_finished()
 
 
-def add_run(job: Job) -> Run:
-    run, notices = workspace().add_run(job)
+def add_run(job: Job, tuned_from: int | None = None) -> Run:
+    run, notices = workspace().add_run(job, tuned_from)
     notify(notices)
     return run
 

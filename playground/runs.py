@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from playground.owner import is_gone
-from playground.store import ENDED, StoredRun
+from playground.store import ELSEWHERE, ENDED, SHIPPED_MODEL, StoredRun
 from mnist_core import EvalResult, TrainConfig
 from mnist_core.advice import lr_advice
 from mnist_core.export import export_onnx
@@ -42,6 +42,7 @@ class Run:
     load_blob: Callable[[], bytes | None] | None = field(default=None, repr=False)
     unsaved_ids: set[int] | frozenset = field(default=frozenset(), repr=False)  # the server's (playground.recorder)
     here: bool = False  # recorded by this server process
+    tuned_from: int | None = None  # a fine-tune's source (playground.store.StoredRun.tuned_from); None: a training
 
     @property
     def id(self) -> int | None:
@@ -155,14 +156,30 @@ def is_orphaned(stored: StoredRun, live: bool, now: datetime) -> bool:
     return stale or (stored.owner is not None and is_gone(stored.owner))
 
 
+def fine_tune_of(run: Run) -> str | None:
+    """What a fine-tune was made from, in words ("fine-tune of run #3 on your handwriting"); None for a training.
+    Its settings (a small learning rate, one epoch) are the fine-tune's, never the learner's: this says it instead."""
+    if run.tuned_from is None:
+        return None
+    if run.tuned_from == ELSEWHERE:
+        return "fine-tune on handwriting"  # a copy: the source is its owner's run, the hand theirs
+    source = "the shipped model" if run.tuned_from == SHIPPED_MODEL else f"run #{run.tuned_from}"
+    return f"fine-tune of {source} on your handwriting"
+
+
 def differing(runs: list[Run]) -> list[str]:
-    """The settings that tell these runs apart (all shown fields when there is one run)."""
+    """The settings that tell these runs apart (all shown fields when there is one run); a fine-tune's settings
+    are left out, as its label says what it is instead."""
+    runs = [r for r in runs if r.tuned_from is None]
     if len(runs) < 2:
         return ["lr", "optimizer", "epochs"]
     return [k for k in SHOWN_FIELDS if len({r.settings()[k] for r in runs}) > 1] or ["seed"]
 
 
 def label(run: Run, keys: list[str]) -> str:
+    """``#N`` and the settings of ``keys``, or what the run fine-tuned."""
+    if (what := fine_tune_of(run)) is not None:
+        return f"#{run.number} {what}"
     parts = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.settings().items() if k in keys]
     return f"#{run.number} " + ", ".join(parts)
 

@@ -44,6 +44,7 @@ runs_table = sa.Table(
     sa.Column("host", sa.String(255), nullable=False, default=""),  # the server process that records the run,
     sa.Column("pid", sa.Integer),                                    # so that its death is seen at once
     sa.Column("pid_started", sa.Float),                              # (a pid is reused after a restart)
+    sa.Column("tuned_from", sa.Integer),  # a fine-tune's source: see playground.store.StoredRun.tuned_from
     sa.UniqueConstraint("workspace", "number"),
 )
 epochs_table = sa.Table(
@@ -99,12 +100,14 @@ def _create_v1(conn) -> None:
 
 def _upgrade_to_v2(conn) -> None:
     """Checkpoints move to a table of their own, keyed by content (a copy no longer copies its blob); a run
-    learns the process that records it and the link it was copied from; handwriting examples get a table.
+    learns the process that records it, the link it was copied from and the model it fine-tunes (NULL for the
+    runs already there, which did not record it); handwriting examples get a table.
     Each part is skipped when done, so a step cut short (or raced by a second process) is simply run again."""
     meta.create_all(conn, tables=[checkpoints, examples_table])
     have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     for name, kind in (("checkpoint_sha", "VARCHAR(64)"), ("copied_from", "VARCHAR(32)"),
-                       ("host", "VARCHAR(255) NOT NULL DEFAULT ''"), ("pid", "INTEGER"), ("pid_started", "FLOAT")):
+                       ("host", "VARCHAR(255) NOT NULL DEFAULT ''"), ("pid", "INTEGER"), ("pid_started", "FLOAT"),
+                       ("tuned_from", "INTEGER")):
         if name not in have:
             conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {name} {kind}"))
     if "checkpoint" in have:

@@ -44,6 +44,8 @@ MAX_SHARED = 10    # runs a workspace shares at once (they last as long as the w
 MAX_EXAMPLES = 200  # drawn handwriting examples kept per workspace (three rounds of ten digits is 30)
 KEEP_DAYS = 30     # default of MNIST_KEEP_DAYS
 PRUNE_EVERY_SECONDS = 3600
+SHIPPED_MODEL = 0  # StoredRun.tuned_from of a fine-tune of the model shipped with the project
+ELSEWHERE = -1     # StoredRun.tuned_from of a copy of a fine-tune: its source's number is the owner's workspace's
 ENDED = ("completed", "stopped", "diverged", "failed", "interrupted")
 _ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): 128 random bits
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class StoredRun:
     updated: datetime | None = None  # last write (epochs, heartbeat, finish): tells a live run from an orphan
     owner: Owner | None = None       # the server process that records it (None: not known)
     damaged: bool = False            # a part of its row cannot be read: only its number, workspace and status are
+    tuned_from: int | None = None    # a fine-tune's source: run number (this workspace), SHIPPED_MODEL or ELSEWHERE;
+                                     # None: an ordinary training
 
 
 def _guarded(method):
@@ -232,18 +236,21 @@ class RunStore:
 
     # ------------------------------------------------------------------ runs
     @_guarded
-    def add_run(self, ws: str | None, config: dict, owner: Owner | None = None) -> tuple[StoredRun, list[int]]:
+    def add_run(self, ws: str | None, config: dict, owner: Owner | None = None,
+                tuned_from: int | None = None) -> tuple[StoredRun, list[int]]:
         """A new run (queued) in ``ws``, or in a new workspace (see ``StoredRun.workspace``), recorded by
-        ``owner``; the numbers of the runs let go to keep MAX_RUNS."""
+        ``owner``, fine-tuning ``tuned_from`` (see ``StoredRun.tuned_from``); the numbers of the runs let go to
+        keep MAX_RUNS."""
         if ws is not None:
             self._check(ws)
         with self.engine.begin() as conn:
-            run_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), config, owner)
+            run_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), config, owner, tuned_from)
             stored = self._runs(conn, only=run_id)[0], let_go
         self.prune_if_due()
         return stored
 
-    def _add_run(self, conn, ws: str, config: dict, owner: Owner | None = None) -> tuple[int, list[int]]:
+    def _add_run(self, conn, ws: str, config: dict, owner: Owner | None = None,
+                 tuned_from: int | None = None) -> tuple[int, list[int]]:
         now = time.time()
         # the update takes the workspace's row lock first: two processes never get the same number
         bumped = conn.execute(workspaces.update().where(workspaces.c.id == ws)
@@ -255,7 +262,7 @@ class RunStore:
             workspace=ws, number=number, config=json.dumps(config), status="queued", train_seconds=0.0,
             device="", worker="", has_checkpoint=False, created=now, updated=now,
             host=owner.host if owner else "", pid=owner.pid if owner else None,
-            pid_started=owner.started if owner else None)).inserted_primary_key[0]
+            pid_started=owner.started if owner else None, tuned_from=tuned_from)).inserted_primary_key[0]
         return run_id, self._cap(conn, ws)
 
     def _cap(self, conn, ws: str) -> list[int]:
@@ -443,8 +450,10 @@ class RunStore:
                     (runs_table.c.copied_from == token) | (runs_table.c.id == source.id))).scalar()
                 if there is not None:
                     raise AlreadyCopied(there)
-            # the copy counts as training at the cap, so that it is never the run its own copy lets go
-            copy_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), source.config)
+            # the copy counts as training at the cap, so that it is never the run its own copy lets go; a
+            # fine-tune's source number names a run of the owner's workspace, not of the copy's
+            copy_id, let_go = self._add_run(conn, ws or self._new_workspace(conn), source.config,
+                                            tuned_from=None if source.tuned_from is None else ELSEWHERE)
             parts = conn.execute(sa.select(runs_table.c.checkpoint_sha, runs_table.c.evaluation)
                                  .where(runs_table.c.id == source.id)).first()
             conn.execute(runs_table.update().where(runs_table.c.id == copy_id).values(
@@ -564,7 +573,7 @@ def _stored(r, epochs: list[dict]) -> StoredRun:
         id=r.id, workspace=r.workspace, number=r.number, config={}, status=r.status, epochs=epochs,
         train_seconds=r.train_seconds, device=r.device, worker=r.worker, message=r.message,
         has_checkpoint=bool(r.has_checkpoint), share_token=r.share_token, created=_when(r.created),
-        updated=_when(r.updated), owner=owner)
+        updated=_when(r.updated), owner=owner, tuned_from=r.tuned_from)
     try:
         stored.config = json.loads(r.config)
         if not isinstance(stored.config, dict):

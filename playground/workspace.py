@@ -166,7 +166,7 @@ class Workspace:
             stored = replace(stored, status="interrupted")  # its epochs are kept; the store hears of it at settling
         return Run(stored.number, job, stored, load_model=lambda: self.stored_model(stored.id),
                    load_blob=lambda: self.store().checkpoint(stored.id), unsaved_ids=self.unsaved,
-                   here=job is not None or stored.owner == this_process())
+                   here=job is not None or stored.owner == this_process(), tuned_from=stored.tuned_from)
 
     def load_runs(self) -> list[Notice]:
         """Read the workspace's runs into ``run_list`` (the tab's own after them)."""
@@ -231,19 +231,20 @@ class Workspace:
         return done[-1] if done else None
 
     # ------------------------------------------------------------------ the workspace's runs
-    def add_run(self, job: Job) -> tuple[Run, list[Notice]]:
-        """A new run for a submitted job: stored at once (in a workspace made for it on the visitor's first),
-        its epochs written as they come (by a recorder thread of the server's, not the visitor's); kept in the
-        tab when the store cannot take it."""
+    def add_run(self, job: Job, tuned_from: int | None = None) -> tuple[Run, list[Notice]]:
+        """A new run for a submitted job (a fine-tune of ``tuned_from``: see playground.store.StoredRun): stored
+        at once (in a workspace made for it on the visitor's first), its epochs written as they come (by a
+        recorder thread of the server's, not the visitor's); kept in the tab when the store cannot take it."""
         visitor, notices = self.visitor, []
         try:
             if visitor.store_down:  # a new workspace now would hide the one the address names
                 raise StoreUnavailable("the workspace in the address could not be read")
             store = self.store()
-            stored, let_go = store.add_run(visitor.ws, job.config.to_dict(), owner=this_process())
+            stored, let_go = store.add_run(visitor.ws, job.config.to_dict(), owner=this_process(),
+                                           tuned_from=tuned_from)
         except StoreUnavailable as exc:
             _unavailable("adding a run", exc)
-            run = Run(max([r.number for r in visitor.run_list], default=0) + 1, job)
+            run = Run(max([r.number for r in visitor.run_list], default=0) + 1, job, tuned_from=tuned_from)
             visitor.offline.append(run)
             notices.append(Notice("warning", f"The run store is unavailable right now: run #{run.number} is kept "
                                              "in this browser tab only."))

@@ -19,8 +19,8 @@ from playground import schema
 from playground import store as store_module
 from playground.schema import SCHEMA_VERSION, checkpoints, runs_table
 from playground.store import (
-    MAX_EXAMPLES, MAX_RUNS, MAX_SHARED, PRUNE_EVERY_SECONDS, AlreadyCopied, RunStore, StoreUnavailable, TooManyShared,
-    UnknownWorkspace, schema_version, workspaces,
+    ELSEWHERE, MAX_EXAMPLES, MAX_RUNS, MAX_SHARED, PRUNE_EVERY_SECONDS, SHIPPED_MODEL, AlreadyCopied, RunStore,
+    StoreUnavailable, TooManyShared, UnknownWorkspace, schema_version, workspaces,
 )
 from mnist_core import TrainConfig, load_checkpoint
 from mnist_core.train import EpochReport
@@ -308,6 +308,17 @@ def test_a_run_is_copied_once_into_a_workspace(store, result):
     assert own.value.number == 1 and len(store.runs(owner)) == 1
 
 
+def test_a_fine_tune_keeps_its_source_and_a_copy_of_one_only_that_it_is_one(store, result):
+    owner, viewer = store.new_workspace(), store.new_workspace()
+    for tuned_from in (None, 1, SHIPPED_MODEL):
+        run, _ = store.add_run(owner, {}, tuned_from=tuned_from)
+        assert run.tuned_from == tuned_from
+        store.finish_run(run.id, result)
+    assert [r.tuned_from for r in store.runs(owner)] == [None, 1, SHIPPED_MODEL]
+    copies = [store.copy_to_workspace(store.share(owner, n), viewer)[0] for n in (1, 2, 3)]
+    assert [c.tuned_from for c in copies] == [None, ELSEWHERE, ELSEWHERE]  # the viewer's #1 is not the source
+
+
 def test_a_workspace_shares_at_most_max_shared_runs_and_can_unshare(store):
     ws = store.new_workspace()
     for _ in range(MAX_SHARED + 1):
@@ -390,6 +401,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_runs(url, result):
     assert [(r.number, r.config, r.status, r.has_checkpoint) for r in runs] == [
         (1, {"lr": 0.1}, "completed", True), (2, {"lr": 0.1}, "completed", True)]
     assert store.checkpoint(runs[0].id) == blob == store.checkpoint(runs[1].id) and blobs(store) == 1
+    assert [r.tuned_from for r in runs] == [None, None]              # no run said what it fine-tuned
     assert store.shared_run("T" * 22).number == 1 and store.add_run(ws, {})[0].number == 3
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]

@@ -15,7 +15,7 @@ from mnist_core.jobs import Job, JobResult
 from mnist_core.train import EpochReport
 from playground import recorder
 from playground.owner import Owner, this_process
-from playground.runs import STALE_SECONDS, is_orphaned
+from playground.runs import STALE_SECONDS, fine_tune_of, is_orphaned
 from playground.schema import runs_table, workspaces
 from playground.store import MAX_RUNS, MAX_SHARED, RunStore, StoredRun, StoreUnavailable
 from playground.workspace import Notice, Visitor, Workspace
@@ -219,6 +219,16 @@ def test_a_run_the_store_cannot_take_is_kept_in_the_tab(store):
     run, notices = Workspace(visitor, unreachable, {}, lambda run_id: None).add_run(Job(TrainConfig()))
     assert levels(notices) == ["warning"] and "run #1 is kept in this browser tab only" in notices[0].message
     assert visitor.offline == [run] and visitor.run_list == [run] and run.id is None
+
+
+def test_a_fine_tune_is_named_by_its_source_in_the_store_and_in_the_tab(store):
+    visitor = Visitor(ws=store.new_workspace())
+    run, _ = workspace(store, visitor).add_run(Job(TrainConfig(lr=0.05, batch_size=256, epochs=1)), tuned_from=3)
+    assert run.tuned_from == 3 and store.get_run(visitor.ws, run.number).tuned_from == 3
+    workspace(store, visitor).load_runs()
+    assert fine_tune_of(visitor.run_list[-1]) == "fine-tune of run #3 on your handwriting"
+    offline, _ = Workspace(visitor, unreachable, {}, lambda run_id: None).add_run(Job(TrainConfig()), tuned_from=0)
+    assert fine_tune_of(offline) == "fine-tune of the shipped model on your handwriting"
 
 
 def test_share_remove_and_a_run_removed_meanwhile(store):
