@@ -27,8 +27,11 @@ def shared_sidebar(run: Run) -> None:
 
 
 def shared_section(run: Run) -> None:
-    st.subheader(f"Shared run: {run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}, "
-                 f"{len(run.costs)} epoch(s)")
+    if run.tuned_from is not None:  # its settings are the fine-tune's, not ones anybody chose
+        what = f"{run.config.model} fine-tuned on its owner's handwriting"
+    else:
+        what = f"{run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}"
+    st.subheader(f"Shared run: {what}, {len(run.costs)} epoch(s)")
     if session.latest_finished() is run:
         st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
     else:
