@@ -190,10 +190,12 @@ class RayBackend:
         wants_gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
         return {"num_gpus": self.gpus_per_training, "num_cpus": 0} if wants_gpu else {"num_cpus": self.cpus_per_training}
 
-    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None) -> Job:
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None,
+               owner: str | None = None, group: str | None = None) -> Job:
         """Queue a training (a fine-tuning with ``start``) on the cluster; ValueError at once for settings
         that cannot train anywhere or are over the limits, RayUnavailable (a ValueError) within the connect
-        timeout when the cluster does not answer."""
+        timeout when the cluster does not answer. ``owner`` and ``group`` are taken for the Backend protocol's
+        sake: the cluster's queue has no per-owner limit or turns yet (the thread backend's)."""
         config.validate()
         (self.limits or WorkLimits.from_env()).check(config)
         connection = self._connect()
