@@ -52,16 +52,19 @@ def test_the_limit_comes_from_the_host_or_the_backend(held, monkeypatch):
         own.submit(TrainConfig(seed=seed), owner="a")
     with pytest.raises(TooManyTrainings, match="You have 5 trainings"):
         own.submit(TrainConfig(seed=5), owner="a")
+    backend.close(), own.close()  # nothing left to run on the next test's worker body
 
 
 def test_a_sweep_counts_as_one_submission(held):
     backend = ThreadBackend(slots=1, per_owner=3)
     backend.submit(TrainConfig(seed=1), owner="a")
+    held.wait_running()
     backend.submit(TrainConfig(seed=2), owner="a")
     sweep = [backend.submit(TrainConfig(lr=lr), owner="a", group="sweep-1") for lr in (0.001, 0.01, 0.1, 1.0)]
     assert len(sweep) == 4 and backend.queued() == 5
     with pytest.raises(TooManyTrainings):
         backend.submit(TrainConfig(seed=3), owner="a", group="sweep-2")
+    backend.close()
 
 
 def test_the_next_training_is_taken_round_robin_across_owners(held):
@@ -70,14 +73,26 @@ def test_the_next_training_is_taken_round_robin_across_owners(held):
     held.wait_running()                                          # a's first is running, six queued
     late = backend.submit(TrainConfig(seed=100), owner="b")
     later = backend.submit(TrainConfig(seed=200), owner="c")
-    assert late.snapshot().queue_position == 1                   # only a's 2nd before it...
-    assert later.snapshot().queue_position == 2                  # ...and b's before c's
-    assert [j.snapshot().queue_position for j in flood[1:]] == [0, 3, 4, 5, 6, 7]
+    assert late.snapshot().queue_position == 0                   # nothing of b's runs: b goes next...
+    assert later.snapshot().queue_position == 1                  # ...then c, first come among the unserved
+    assert [j.snapshot().queue_position for j in flood[1:]] == [2, 3, 4, 5, 6, 7]
     second_b = backend.submit(TrainConfig(seed=101), owner="b")
-    assert second_b.snapshot().queue_position == 4               # a2 b1 c1 a3 | b2 a4...
+    assert second_b.snapshot().queue_position == 3               # b1 c1 a2 | b2: a was served before b
     held.release()
     assert all(job.wait(10) for job in [*flood, late, later, second_b])
-    assert [c.seed for c in held.ran] == [1, 2, 100, 200, 3, 101, 4, 5, 6, 7]
+    assert [c.seed for c in held.ran] == [1, 100, 200, 2, 101, 3, 4, 5, 6, 7]
+
+
+def test_a_newcomer_goes_before_an_owner_holding_every_slot(held):
+    backend = ThreadBackend(slots=2, per_owner=100)
+    first = [backend.submit(TrainConfig(seed=s), owner="a") for s in (1, 2)]
+    held.wait_running(), held.wait_running()                     # a holds both slots
+    more = [backend.submit(TrainConfig(seed=s), owner="a") for s in (3, 4)]
+    other = backend.submit(TrainConfig(seed=10), owner="b")
+    assert other.snapshot().queue_position == 0 and [j.snapshot().queue_position for j in more] == [1, 2]
+    held.release()
+    assert all(job.wait(10) for job in [*first, *more, other])
+    assert sorted(c.seed for c in held.ran) == [1, 2, 3, 4, 10]
 
 
 def test_a_training_without_an_owner_is_not_limited_and_takes_its_turn(held):
@@ -85,7 +100,39 @@ def test_a_training_without_an_owner_is_not_limited_and_takes_its_turn(held):
     anonymous = [backend.submit(TrainConfig(seed=s)) for s in (1, 2, 3)]
     held.wait_running()
     visitor = backend.submit(TrainConfig(seed=10), owner="a")
-    assert visitor.snapshot().queue_position == 1
+    assert visitor.snapshot().queue_position == 0
     held.release()
     assert all(job.wait(10) for job in [*anonymous, visitor])
-    assert [c.seed for c in held.ran] == [1, 2, 10, 3]
+    assert [c.seed for c in held.ran] == [1, 10, 2, 3]
+
+
+@pytest.fixture
+def page(mnist_root, monkeypatch, held):
+    """A fresh server-wide backend (one slot) whose trainings hold their slot: the page, one visitor."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("MNIST_TRAINING_SLOTS", "1")
+    monkeypatch.setenv(thread_backend.PER_OWNER_ENV, "2")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    yield at
+    held.release()
+    st.cache_resource.clear()
+
+
+def test_the_page_says_when_a_visitor_has_too_many_trainings(page):
+    for _ in range(2):
+        page.button(key="train").click().run()
+    assert not page.exception and len(page.session_state.run_list) == 2 and not page.error
+    page.button(key="sweep").click().run()
+    assert [e.value for e in page.error] == ["You have 2 trainings queued or running; wait for one to end or "
+                                             "stop one."]
+    assert len(page.session_state.run_list) == 2               # nothing of the sweep was queued
+    page.button(key="stop").click().run()                      # Stop ends this visitor's trainings...
+    assert all(r.job.wait(10) for r in page.session_state.run_list)
+    page.button(key="sweep").click().run()                     # ...and the sweep's four go in as one
+    assert not page.error and [r.config.lr for r in page.session_state.run_list[-4:]] == [0.001, 0.01, 0.1, 1.0]

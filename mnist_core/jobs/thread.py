@@ -2,8 +2,8 @@
 rest queued, so nothing a page does ends a training.
 
 The queue is fair: each owner (a visitor, by an opaque key the page gives) has at most a few trainings queued
-or running, and the next training to start is taken round-robin across owners, so one visitor's hundred
-trainings never stand before another's one.
+or running, and the next training to start is taken round-robin across owners (the owner whose last training
+started longest ago, or never), so one visitor's many trainings never stand before another's one.
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ class ThreadBackend:
         self.limits = limits
         self.per_owner = per_owner
         self._cond = threading.Condition()
-        self._queues: dict[str | None, collections.deque[Job]] = {}  # each owner's queued jobs, in the turn order
+        self._queues: dict[str | None, collections.deque[Job]] = {}  # each owner's queued jobs, first come first
+        self._served: dict[str | None, int] = {}  # when each owner with jobs not ended last had one started
+        self._running: collections.Counter[str | None] = collections.Counter()  # to know when to forget that
+        self._starts = 0
         self._owned: dict[str, list[tuple[Job, str]]] = {}            # each owner's jobs not ended, with their group
         self._workers: list[threading.Thread] = []
 
@@ -120,10 +123,26 @@ class ThreadBackend:
         for job in waiting:
             job.stop()
 
+    def _turns(self):
+        """The owners whose queued jobs start next, in turn, if nothing ends meanwhile (a generator)."""
+        waiting = {owner: len(queue) for owner, queue in self._queues.items()}  # first come, first in a tie
+        served, starts = dict(self._served), self._starts
+        while waiting:
+            owner = min(waiting, key=lambda o: served.get(o, -1))  # never served: first of all
+            yield owner
+            served[owner], starts = starts, starts + 1
+            waiting[owner] -= 1
+            if not waiting[owner]:
+                del waiting[owner]
+
     def _order(self) -> list[Job]:
-        """The queued jobs in the order they will start: round-robin across owners, each owner's in order."""
-        queues = list(self._queues.values())
-        return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+        """The queued jobs in the order they will start if nothing ends meanwhile."""
+        taken = collections.Counter()
+        order = []
+        for owner in self._turns():
+            order.append(self._queues[owner][taken[owner]])
+            taken[owner] += 1
+        return order
 
     def _renumber(self) -> None:
         for i, job in enumerate(self._order()):
@@ -136,30 +155,45 @@ class ThreadBackend:
                     queue.remove(job)
                     if not queue:
                         del self._queues[owner]
+                        if not self._running[owner]:
+                            self._served.pop(owner, None)
                     self._renumber()
                     break
             else:
                 return
         job.finish(JobResult(STOPPED, message="stopped before it started"))
 
-    def _next(self) -> Job:
-        """The first owner's first job; that owner, if it has more, takes its next turn after every other."""
-        owner, queue = next(iter(self._queues.items()))
+    def _next(self) -> tuple[Job, str | None]:
+        """The job whose turn it is, counted as running."""
+        owner = next(self._turns())
+        queue = self._queues[owner]
         job = queue.popleft()
-        del self._queues[owner]
-        if queue:
-            self._queues[owner] = queue
-        return job
+        if not queue:
+            del self._queues[owner]
+        self._running[owner] += 1
+        self._served[owner], self._starts = self._starts, self._starts + 1
+        return job, owner
+
+    def _ended(self, owner: str | None) -> None:
+        """A job of ``owner`` has ended: its turn is forgotten once it has nothing queued or running."""
+        self._running[owner] -= 1
+        if not self._running[owner]:
+            del self._running[owner]
+            if owner not in self._queues:
+                self._served.pop(owner, None)
+        self._forget_ended()
 
     def _work(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queues)
-                job = self._next()
+                job, owner = self._next()
                 self._renumber()
-            self._run(job)
-            with self._cond:
-                self._forget_ended()
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._ended(owner)
 
     def run_here(self, config: TrainConfig, data: DataSpec = DataSpec(),
                  on_epoch: Callable[[EpochReport], None] | None = None) -> Job:
