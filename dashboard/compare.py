@@ -111,7 +111,9 @@ def compare_section() -> None:
                            help="Its share link stops working; the run stays in your workspace.")
             with row.popover("Download", disabled=not r.done or not r.has_model):
                 downloads(r)
-            row.button("Remove", key=f"remove-{r.number}", on_click=session.remove_run, args=(r.number,))
+            with row.popover("Remove"):  # no undo: a second, explicit click
+                st.button(f"Remove run #{r.number} for good", key=f"remove-{r.number}", type="primary",
+                          on_click=session.remove_run, args=(r.number,))
             if r.number in st.session_state.share_links:
                 st.code(st.session_state.share_links[r.number], language=None)
                 st.caption("Anyone with this link sees this run read-only; it is not your workspace's address.")

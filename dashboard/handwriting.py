@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import resources, session
+from dashboard import resources, session, training
 from dashboard.classifier import classifier, config_of_classifier, test_accuracy_of
 from dashboard.draw import CANVAS_SIDE
 from mnist_core import predict, to_mnist
@@ -83,7 +83,7 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
     train_idx, held_idx = held_out_split(labels)
     try:
         job = resources.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
-            model, images[train_idx], labels[train_idx]))
+            model, images[train_idx], labels[train_idx]), owner=training.owner())
     except ValueError as exc:
         st.session_state.hw_notices = [Notice("warning", str(exc))]
         return

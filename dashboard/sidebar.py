@@ -165,7 +165,8 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                        "and the address then keeps it too.")
         else:
             st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
-                       "your runs. To show someone a run, use its Share button (under Compare runs).")
+                       "your runs. Anyone with this address can change your runs: share runs with their Share "
+                       "link (under Compare runs), not this address.")
     sync_url(settings)
     return config, train_clicked, sweep_clicked
 

@@ -8,6 +8,7 @@ of the page stays usable meanwhile. When a run ends, the whole page redraws once
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import replace
 
 import streamlit as st
@@ -26,11 +27,19 @@ TUTORIAL = TrainConfig()
 TUTORIAL_ACCURACY = 0.9040
 
 
+def owner() -> str:
+    """Whose trainings these are, for the backend's fair share: the workspace, else this browser tab."""
+    return st.session_state.ws or st.session_state.setdefault("owner_key", uuid.uuid4().hex)
+
+
 def submit(configs: list[TrainConfig]) -> None:
-    """Hand each config to the backend; a setting that cannot train is a message, not a run."""
+    """Hand each config to the backend, several (a sweep) as one submission; a setting that cannot train, or
+    a visitor with too many trainings queued, is a message, not a run."""
+    group = uuid.uuid4().hex if len(configs) > 1 else None
     for config in configs:
         try:
-            job = resources.backend().submit(config)  # a backend that cannot start (Ray unreachable) says so here
+            # a backend that cannot start (Ray unreachable) says so here
+            job = resources.backend().submit(config, owner=owner(), group=group)
         except ValueError as exc:
             session.notify([Notice("error", str(exc))])
             return

@@ -40,7 +40,7 @@ def upload_section() -> None:
             st.error(f"{name}: {problem}.")
             continue
         left, right = st.columns([1, 2])
-        left.image(image, caption=upload.name, width="stretch")
+        left.image(image, caption=name, width="stretch")  # captions are Markdown too
         with right:
             if not digits:
                 st.warning(f"{name}: no handwriting found. Dark ink on light paper, filling "

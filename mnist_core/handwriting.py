@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import io
 import os
+import tokenize
+import zipfile
+import zlib
 from dataclasses import replace
 
 import numpy as np
@@ -28,6 +31,10 @@ from .train import StartFrom, TrainConfig
 
 SHARE = 0.1           # the examples' part of a fine-tuning epoch
 MAX_EXAMPLES = 10_000
+# The most one array of a file may hold once decompressed: MAX_EXAMPLES images as 4-byte floats, and its
+# header. Checked from the zip's directory and the array's header before anything is decompressed.
+MAX_MEMBER_BYTES = MAX_EXAMPLES * 28 * 28 * 4 + 4096
+NUMBERS = "biuf"      # the dtype kinds that hold pixel values and digits (no complex, text, objects, dates)
 
 
 def save_examples(file: str | os.PathLike | io.IOBase, images, labels) -> None:
@@ -42,12 +49,51 @@ def to_bytes(images, labels) -> bytes:
 
 
 def load_examples(file: str | os.PathLike | io.IOBase) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check a ``.npz`` of examples; ValueError saying what is wrong."""
+    """Read and check a ``.npz`` of examples; ValueError saying what is wrong. Each array's size, shape and
+    dtype are checked from the zip's directory and the array's header before any of it is read, so a file
+    that declares a trillion images or unpacks to gigabytes is refused at once."""
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            return check_examples(archive["images"], archive["labels"])
-    except (OSError, KeyError, EOFError) as exc:
+        with zipfile.ZipFile(file) as archive:
+            images = _read_member(archive, "images", ndim=3)
+            labels = _read_member(archive, "labels", ndim=1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+            RuntimeError) as exc:  # RuntimeError: an encrypted member; NotImplementedError: an unknown packing
         raise ValueError(f"not a handwriting file (.npz with 'images' and 'labels'): {exc}") from None
+    return check_examples(images, labels)
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, ndim: int) -> np.ndarray:
+    """The array ``name`` of an .npz, its size, header, dtype and shape checked before its data is read."""
+    try:
+        info = archive.getinfo(f"{name}.npy")
+    except KeyError:
+        raise ValueError(f"not a handwriting file (.npz with 'images' and 'labels'): no '{name}'") from None
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise ValueError(f"'{name}' is {info.file_size:,} bytes unpacked: over the {MAX_MEMBER_BYTES:,} that "
+                         f"{MAX_EXAMPLES:,} examples take")
+    with archive.open(info) as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f"format version {version}")
+            shape, fortran, dtype = read_header(stream)
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+            raise ValueError(f"'{name}' is not a readable array: {exc}") from None
+        if dtype.kind not in NUMBERS or dtype.fields is not None or dtype.subdtype is not None:
+            raise ValueError(f"'{name}' must hold numbers, not {dtype}")
+        if len(shape) != ndim:
+            raise ValueError(f"'{name}' must have {ndim} dimension{'s' if ndim > 1 else ''}, got shape {shape}")
+        if shape[0] > MAX_EXAMPLES:
+            raise ValueError(f"at most {MAX_EXAMPLES:,} examples, got {shape[0]:,}")
+        count = int(np.prod(shape, dtype=np.int64))
+        if count * dtype.itemsize > MAX_MEMBER_BYTES:  # (N, big, big): refused before it is read
+            raise ValueError(f"'{name}' of shape {shape} is too large")
+        data = stream.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"'{name}' is truncated")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def check_examples(images, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +104,13 @@ def check_examples(images, labels) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"labels must be ({len(images)},), got {labels.shape}")
     if len(images) > MAX_EXAMPLES:
         raise ValueError(f"at most {MAX_EXAMPLES} examples, got {len(images)}")
-    if images.dtype != np.uint8 and (images.min(initial=0) < 0 or images.max(initial=0) > 255):
+    # comparisons that NaN fails: "not (within range)", never "below or above"
+    if images.dtype.kind not in NUMBERS or (images.dtype != np.uint8 and not (
+            images.min(initial=0) >= 0 and images.max(initial=0) <= 255)):
         raise ValueError("pixel values must be 0-255")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9 or not np.all(labels == np.round(labels))):
+    if labels.dtype.kind not in NUMBERS or (len(labels) and not (
+            labels.min() >= 0 and labels.max() <= 9
+            and np.all(labels == np.round(labels)))):
         raise ValueError("labels must be digits 0-9")
     return images.astype(np.uint8), labels.astype(np.int64)
 

@@ -136,7 +136,8 @@ class Workspace:
         except StoreUnavailable as exc:
             _unavailable("opening a viewer's workspace", exc)
             return []
-        return [Notice("warning", f"No workspace {plain(ws)} here; Copy to my workspace will make you a new one.")]
+        return [Notice("warning", "The address's workspace id names no workspace here; Copy to my workspace will "
+                                  "make you a new one.")]
 
     def open_shared(self, token: str | None) -> list[Notice]:
         """The run a share link names, read-only (none, saying why, when the link is bad or the run damaged)."""

@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 
 from ..train import EpochReport, StartFrom, TrainConfig
 from .job import FINAL, DataSpec, Job, JobResult, JobSnapshot
-from .thread import ThreadBackend, default_slots
+from .thread import ThreadBackend, TooManyTrainings, default_slots
 from .worker import run_training, shared_data
 
 BACKEND_ENV = "MNIST_BACKEND"
@@ -39,8 +39,11 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where trainings run, in words."""
 
-    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None) -> Job:
-        """Queue a training; ValueError at once for settings that cannot train or are over the limits."""
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None,
+               owner: str | None = None, group: str | None = None) -> Job:
+        """Queue a training; ValueError at once for settings that cannot train or are over the limits.
+        ``owner`` (an opaque key: whose training) and ``group`` (trainings submitted together, a sweep) let a
+        backend share its slots fairly (the thread backend: :class:`TooManyTrainings`, round-robin turns)."""
 
     def queued(self) -> int:
         """Trainings submitted here that have not started."""
@@ -86,4 +89,4 @@ def train_through(backend: Backend, config: TrainConfig, data: DataSpec = DataSp
 
 
 __all__ = ["BACKEND_ENV", "Backend", "DataSpec", "FINAL", "Job", "JobResult", "JobSnapshot", "ThreadBackend",
-           "default_slots", "get_backend", "run_training", "shared_data", "train_through"]
+           "TooManyTrainings", "default_slots", "get_backend", "run_training", "shared_data", "train_through"]

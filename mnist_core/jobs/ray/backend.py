@@ -32,18 +32,34 @@ class RayUnavailable(ValueError):
     """Ray cannot be reached or started; the message says what to do."""
 
 
+def parse_address(address: str) -> tuple[str, int] | None:
+    """The (host, port) a cluster's address names (None for ``auto`` and ``local``: no one to ask);
+    RayUnavailable saying what an address must look like for anything else."""
+    if address in ("auto", "local"):
+        return None
+    try:
+        if address.startswith("ray://"):
+            target = urlparse(address)
+            host, port = target.hostname, target.port or 10001
+        else:
+            host, _, port_text = address.rpartition(":")
+            if port_text and not port_text.isdigit():  # int() would take " 5" or "+5"
+                raise ValueError(port_text)
+            host, port = host.removeprefix("[").removesuffix("]"), int(port_text or 6379)
+    except ValueError:
+        host, port = None, 0
+    if not host or not 0 < port < 65536:
+        raise RayUnavailable(f"RAY_ADDRESS must be host:port or ray://host:port (got {address!r})")
+    return host, port
+
+
 def _check_reachable(address: str, timeout: float) -> None:
     """Fail fast, with a message, when a named cluster does not answer (Ray itself may wait minutes)."""
-    if address in ("auto", "local") or address.startswith("ray://"):
-        target = urlparse(address) if address.startswith("ray://") else None
-        if target is None:
-            return
-        host, port = target.hostname, target.port or 10001
-    else:
-        host, _, port = address.rpartition(":")
-        port = int(port or 6379)
+    target = parse_address(address)
+    if target is None:
+        return
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        socket.create_connection(target, timeout=timeout).close()
     except OSError as exc:
         raise RayUnavailable(f"Ray is not reachable at {address} ({exc.strerror or exc}). Start the cluster "
                              "(ray start --head) or unset RAY_ADDRESS to train on this machine.") from None
@@ -190,10 +206,12 @@ class RayBackend:
         wants_gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
         return {"num_gpus": self.gpus_per_training, "num_cpus": 0} if wants_gpu else {"num_cpus": self.cpus_per_training}
 
-    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None) -> Job:
+    def submit(self, config: TrainConfig, data: DataSpec = DataSpec(), start: StartFrom | None = None,
+               owner: str | None = None, group: str | None = None) -> Job:
         """Queue a training (a fine-tuning with ``start``) on the cluster; ValueError at once for settings
         that cannot train anywhere or are over the limits, RayUnavailable (a ValueError) within the connect
-        timeout when the cluster does not answer."""
+        timeout when the cluster does not answer. ``owner`` and ``group`` are taken for the Backend protocol's
+        sake: the cluster's queue has no per-owner limit or turns yet (the thread backend's)."""
         config.validate()
         (self.limits or WorkLimits.from_env()).check(config)
         connection = self._connect()

@@ -1,0 +1,75 @@
+"""Two visitors on one running server (`streamlit run`, one training slot), in two browser contexts: one presses
+Train ten times, the other once. The second's training starts next, the first is told it has too many after
+three; a file name that looks like a link or an address is shown as text."""
+
+import os
+import re
+
+import pytest
+
+from test_browser import CHROMIUM, start_server, wait_idle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                                 reason="Chromium is not installed (apt-get install chromium)")]
+
+
+@pytest.fixture(scope="module")
+def server(mnist_root):
+    url, proc = start_server(mnist_root, env={"MNIST_TRAINING_SLOTS": "1"})
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def test_a_visitor_pressing_train_ten_times_cannot_keep_another_waiting(server, browser):
+    from playwright.sync_api import expect
+
+    first = browser.new_context(viewport={"width": 1280, "height": 2000}).new_page()
+    second = browser.new_context(viewport={"width": 1280, "height": 2000}).new_page()
+    first.goto(f"{server}/?epochs=30")   # trainings of some seconds each, so they queue up
+    second.goto(server)
+    wait_idle(first), wait_idle(second)
+
+    train = first.get_by_role("button", name="Train", exact=True)
+    for _ in range(10):
+        train.click()
+        wait_idle(first)
+    refusal = first.get_by_text("You have 3 trainings queued or running; wait for one to end or stop one.")
+    expect(refusal.first).to_be_visible(timeout=30_000)
+    expect(first.get_by_text(re.compile(r"\(2 more after it\)"))).to_be_visible(timeout=30_000)
+
+    second.get_by_role("button", name="Train", exact=True).click()
+    expect(second.get_by_text(re.compile("Waiting for a free training slot: 0 trainings queued ahead"))
+           ).to_be_visible(timeout=30_000)                 # the first visitor's 2nd and 3rd are behind it
+
+    second.locator("[data-testid=stMetric]", has_text="Test accuracy").wait_for(timeout=300_000)
+    # the second visitor's run has ended: the first's 2nd starts only now
+    expect(first.get_by_text(re.compile(r"^Training run #2: linear"))).to_be_visible(timeout=30_000)
+    first.get_by_role("button", name="Stop training").click()
+    wait_idle(first)
+
+
+def test_a_file_name_that_looks_like_a_link_or_an_address_is_shown_as_text(server, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 2000})
+    page.goto(server)
+    wait_idle(page)
+    names = ["www.evil.example login.png", "me@evil.example.png", "[click](https://evil.example).png"]
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        [{"name": n, "mimeType": "image/png", "buffer": b"not an image"} for n in names])
+    wait_idle(page)
+    errors = page.locator("[data-testid=stAlertContentError]", has_text="not a PNG")
+    expect(errors).to_have_count(3, timeout=30_000)
+    assert errors.locator("a").count() == 0                # no link made of a name
+    shown = [t.replace("\u2060", "") for t in errors.all_inner_texts()]
+    assert [s.split(": not a PNG")[0] for s in shown] == names
