@@ -144,3 +144,15 @@ def ray_backend(ray_cluster):
     backend = get_backend("ray", address=ray_cluster)
     yield backend
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (pytest.ini runs two workers): the tests of one Ray cluster, and those of one
+    PostgreSQL cluster, each go to one worker, so each cluster is started once per run, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        elif any(isinstance(v, str) and v == "postgresql"
+                 for v in getattr(getattr(item, "callspec", None), "params", {}).values()):
+            item.add_marker(pytest.mark.xdist_group("postgresql"))  # the run store's tests, against PostgreSQL
+

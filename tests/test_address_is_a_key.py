@@ -7,7 +7,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from helpers import ROOT
 from mnist_core.jobs import JobResult
 from mnist_core.jobs import thread as thread_backend
 

@@ -112,7 +112,7 @@ def page(mnist_root, monkeypatch, held):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
+    from helpers import ROOT
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     monkeypatch.setenv("MNIST_TRAINING_SLOTS", "1")
     monkeypatch.setenv(thread_backend.PER_OWNER_ENV, "2")

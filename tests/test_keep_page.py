@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from helpers import ROOT
 
 APP = str(ROOT / "streamlit_app.py")
 
