@@ -112,9 +112,10 @@ def test_workspaces_do_not_see_or_touch_each_other(store, result):
     assert count() == before
 
 
-@pytest.mark.parametrize("text", [secrets.token_urlsafe(16), "A" * 22, "a-b_" * 5 + "Z9"])
+@pytest.mark.parametrize("text", ["A" * 22, "a-b_" * 5 + "Z9"])
 def test_valid_id_accepts_the_ids_the_store_makes(text):
     assert RunStore.valid_id(text)
+    assert all(RunStore.valid_id(secrets.token_urlsafe(16)) for _ in range(100))  # ids as the store makes them
 
 
 @pytest.mark.parametrize("text", [
