@@ -35,4 +35,4 @@ def code_section(config: TrainConfig) -> None:
                              key="code_py", on_click="ignore", width="stretch")
         right.download_button("Download the notebook (.ipynb)", notebook, file_name=f"{name}.ipynb",
                               mime="application/x-ipynb+json", key="code_ipynb", on_click="ignore", width="stretch")
-        st.code(script, language="python")
+        st.code(script, language="python", wrap_lines=True)

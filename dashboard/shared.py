@@ -31,7 +31,7 @@ def shared_section(run: Run) -> None:
         what = f"{run.config.model} fine-tuned on its owner's handwriting"
     else:
         what = f"{run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}"
-    st.subheader(f"Shared run: {what}, {len(run.costs)} epoch(s)")
+    st.subheader(f"Shared run: {what}, {len(run.costs)} epoch{'s' if len(run.costs) != 1 else ''}")
     if session.latest_finished() is run:
         st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
     else:

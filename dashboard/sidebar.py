@@ -123,7 +123,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
         st.slider("Epochs", *EPOCHS_RANGE, key="epochs", help="Passes over the 60,000 training images. In the code: `training_epochs`.")
         updates = TRAIN_IMAGES // st.session_state.batch_size
         st.caption(f"An epoch is {TRAIN_IMAGES:,} images: at batch size {st.session_state.batch_size:,}, "
-                   f"{updates:,} updates of the weights; {st.session_state.epochs} epochs, "
+                   f"{updates:,} updates of the weights; {st.session_state.epochs} epoch{'s' if st.session_state.epochs != 1 else ''}, "
                    f"{updates * st.session_state.epochs:,} updates.")
         st.selectbox("Optimizer", OPTIMIZERS, key="optimizer",
                      format_func={"sgd": "SGD (the tutorial's)", "momentum": "SGD + momentum 0.9", "adam": "Adam"}.get)

@@ -124,11 +124,14 @@ def outcome(run: Run, runs: list[Run]) -> None:
         getattr(st, tip[0])(tip[1])
     c1, c2, c3 = st.columns([2, 1, 1])
     acc = run.accuracy
-    delta = None
+    delta, colour, arrow = None, "normal", "auto"
     if acc is not None:
         reference, words = tutorial_reference(run, runs)
         delta = f"{100 * (acc - reference):+.2f} percentage points vs the tutorial"
-    c1.metric("Test accuracy", f"{100 * acc:.2f}%" if acc is not None else "—", delta)
+        if round(100 * (acc - reference), 2) == 0:
+            delta, colour, arrow = "the same as the tutorial", "off", "off"  # no arrow: it only equals it
+    c1.metric("Test accuracy", f"{100 * acc:.2f}%" if acc is not None else "—", delta, delta_color=colour,
+              delta_arrow=arrow)
     c2.metric("Training time", f"{run.seconds:.2f} s")
     c3.metric("Device", run.device)
     if acc is not None:

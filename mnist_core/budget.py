@@ -55,7 +55,8 @@ class WorkEstimate:
     peak_bytes: int     # memory the training adds to a process that holds the data
 
     def describe(self) -> str:
-        return f"about {format_duration(self.seconds)} and {self.peak_bytes / 2**20:,.0f} MB"
+        time = "under a second" if self.seconds < 0.5 else f"about {format_duration(self.seconds)}"  # not "about 0 s"
+        return f"{time} and {self.peak_bytes / 2**20:,.0f} MB"
 
 
 class WorkLimitError(ValueError):

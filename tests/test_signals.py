@@ -41,6 +41,16 @@ def outcome_page(shown, runs):
     return at
 
 
+def test_a_result_equal_to_the_tutorial_gets_no_green_arrow():
+    from streamlit.proto.Metric_pb2 import Metric
+    at = outcome_page(fake_run(1, accuracy=0.904), [fake_run(1, accuracy=0.904)])
+    gray, green = Metric.MetricColor.GRAY, Metric.MetricColor.GREEN
+    shown = at.metric[0].proto
+    assert shown.delta == "the same as the tutorial" and shown.color == gray and shown.direction != Metric.UP
+    at = outcome_page(fake_run(1, accuracy=0.91, lr=0.5), [fake_run(1, accuracy=0.91, lr=0.5)])
+    assert at.metric[0].proto.color == green and at.metric[0].proto.direction == Metric.UP
+
+
 def test_a_result_is_measured_against_the_tutorial_not_the_previous_run():
     # a better-than-the-tutorial run after an even better one: green, against the tutorial
     best, good = fake_run(1, accuracy=0.98, model="mlp"), fake_run(2, accuracy=0.95, lr=0.5)
