@@ -28,8 +28,9 @@ TUTORIAL_ACCURACY = 0.9040
 
 
 def owner() -> str:
-    """Whose trainings these are, for the backend's fair share: the workspace, else this browser tab."""
-    return st.session_state.ws or st.session_state.setdefault("owner_key", uuid.uuid4().hex)
+    """Whose trainings these are, for the backend's fair share: the workspace, else this browser tab; fixed at
+    the tab's first training (which may be what makes its workspace), so the count never starts again."""
+    return st.session_state.setdefault("owner_key", st.session_state.ws or uuid.uuid4().hex)
 
 
 def submit(configs: list[TrainConfig]) -> None:

@@ -42,12 +42,12 @@ def blocks_above(at, key):
 
 
 def test_the_sidebar_says_the_address_is_a_key_and_remove_asks_first(page):
-    assert any("Anyone with this address can change your runs: share runs with their Share link" in c.value
-               for c in page.sidebar.caption)
-    page.button(key="train").click().run()
+    page.button(key="train").click().run()   # the first training makes the workspace the address then holds
     for run in page.session_state.run_list:
         assert run.job is None or run.job.wait(10)
     page.run()
+    assert any("Anyone with this address can change your runs: share runs with their Share link" in c.value
+               for c in page.sidebar.caption)
     path, button = blocks_above(page, "remove-1")
     assert "popover" in path and button.label == "Remove run #1 for good"   # a second, explicit click
     button.click().run()

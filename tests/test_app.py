@@ -481,7 +481,7 @@ def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, m
     assert not owner.exception and any("no longer in this workspace" in w.value for w in owner.warning)
     viewer.button(key="copy-shared").click().run()
     assert not viewer.exception and any("removed by its owner" in w.value for w in viewer.warning)
-    assert viewer.session_state.shared is None and viewer.session_state.ws not in (None, ws)
+    assert viewer.session_state.shared is None and viewer.session_state.ws is None   # nothing kept: no workspace
     assert not viewer.session_state.run_list
 
 
@@ -503,7 +503,7 @@ def test_an_unreadable_keep_days_setting_is_a_message_and_the_default(mnist_root
         at = visit({"ws": "A" * 22})
         said = [e for e in at.error if "MNIST_KEEP_DAYS must be a whole number" in e.value and "kept 30 days" in e.value]
         assert len(said) == 1                                   # once, not wherever the cached store is used
-        assert any("unseen for 30 days" in w.value for w in at.warning) and at.session_state.ws
+        assert any("unseen for 30 days" in w.value for w in at.warning) and at.session_state.ws is None
     finally:
         st.cache_resource.clear()
 

@@ -65,7 +65,7 @@ def test_a_file_name_that_looks_like_a_link_or_an_address_is_shown_as_text(serve
     page.goto(server)
     wait_idle(page)
     names = ["www.evil.example login.png", "me@evil.example.png", "[click](https://evil.example).png"]
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+    page.locator(".st-key-photos input[type=file]").set_input_files(
         [{"name": n, "mimeType": "image/png", "buffer": b"not an image"} for n in names])
     wait_idle(page)
     errors = page.locator("[data-testid=stAlertContentError]", has_text="not a PNG")

@@ -103,7 +103,7 @@ def test_two_servers_train_on_one_ray_cluster(ray_cluster, browser, mnist_root):
             value.wait_for(timeout=180_000)
             assert float(value.inner_text().rstrip("%")) > 96
             page.get_by_text("Share, download or remove a run").click()
-            expect(page.locator("[class*=st-key-remove-]")).to_have_count(1)            # its own run only
+            expect(page.locator("[class*=st-key-run-row-]")).to_have_count(1)           # its own run only
             page.close()
     finally:
         for _, proc in servers:

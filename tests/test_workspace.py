@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -98,11 +99,16 @@ class Clock:
 
     def __init__(self, script: dict[float, callable]):
         self.now, self.script = 0.0, sorted(script.items())
+        # only the test's own recorder runs on this clock: a recorder thread left by an earlier test in this
+        # process (its training still ending) keeps real time, and cannot play this script out of order
+        self.thread = threading.get_ident()
 
     def monotonic(self) -> float:
-        return self.now
+        return self.now if threading.get_ident() == self.thread else time.monotonic()
 
     def sleep(self, seconds: float) -> None:
+        if threading.get_ident() != self.thread:
+            return time.sleep(seconds)
         self.now += seconds
         while self.script and self.script[0][0] <= self.now:
             self.script.pop(0)[1]()
