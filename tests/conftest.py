@@ -146,6 +146,17 @@ def ray_backend(ray_cluster):
     ray.shutdown()
 
 
+@pytest.fixture
+def held(monkeypatch):
+    """The thread backend's worker body replaced by one that holds its slot until released (tests of the queue)."""
+    from helpers import HeldRuns
+    from mnist_core.jobs import thread as thread_backend
+    runs = HeldRuns()
+    monkeypatch.setattr(thread_backend, "run_job", runs)
+    yield runs
+    runs.release()
+
+
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (pytest.ini runs two workers): the tests of one Ray cluster, and those of one
     PostgreSQL cluster, each go to one worker, so each cluster is started once per run, not once per worker."""

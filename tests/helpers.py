@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from torch import nn
 
 from mnist_core import TrainConfig, build_model, load_checkpoint, predict, save_checkpoint
 from mnist_core import explain as E
+from mnist_core.jobs import JobResult
 from mnist_core.models import model_spec, to_input
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -404,3 +406,27 @@ def explains_as_in_eval_mode(name):
         assert np.allclose(E.trace(model, batch).logits.numpy(), want_logits.numpy(), atol=1e-5)
     assert model.training and all(m.training for m in model.modules())                # its mode left alone
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())      # running statistics too
+
+
+# ---------------------------------------------------------------- the thread backend's queue, without training
+
+class HeldRuns:
+    """A worker body that reports running, then holds its slot until :meth:`release`."""
+
+    def __init__(self):
+        self.ran: list = []   # the configs, in the order they started
+        self.running = threading.Semaphore(0)
+        self._release = threading.Event()
+
+    def __call__(self, config, spec, report, *, worker, loading_note, should_stop, start=None):
+        report.mark_running("cpu", worker, loading_note)
+        self.ran.append(config)
+        self.running.release()
+        self._release.wait(10)
+        return JobResult("completed", device="cpu", worker=worker)
+
+    def wait_running(self):
+        assert self.running.acquire(timeout=10), "no training started"
+
+    def release(self):
+        self._release.set()

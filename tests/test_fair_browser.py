@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from test_browser import CHROMIUM, start_server, wait_idle
+from helpers import CHROMIUM, start_server, stop_server, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                                  reason="Chromium is not installed (apt-get install chromium)")]
@@ -17,17 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
 def server(mnist_root):
     url, proc = start_server(mnist_root, env={"MNIST_TRAINING_SLOTS": "1"})
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+    stop_server(proc)
 
 
 def test_a_visitor_pressing_train_ten_times_cannot_keep_another_waiting(server, browser):

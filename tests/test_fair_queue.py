@@ -9,15 +9,6 @@ import pytest
 from mnist_core import TrainConfig
 from mnist_core.jobs import ThreadBackend, TooManyTrainings
 from mnist_core.jobs import thread as thread_backend
-from test_jobs import HeldRuns
-
-
-@pytest.fixture
-def held(monkeypatch):
-    runs = HeldRuns()
-    monkeypatch.setattr(thread_backend, "run_job", runs)
-    yield runs
-    runs.release()
 
 
 def test_an_owner_over_the_limit_is_refused_with_a_plain_message(held, monkeypatch):

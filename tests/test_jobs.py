@@ -4,49 +4,17 @@ The queue's tests replace the worker body by one that holds its slot until relea
 milliseconds; one test trains for real on MNIST.
 """
 
-import threading
 
 import pytest
 
 from mnist_core import TrainConfig
 from mnist_core.budget import SECONDS_ENV, WorkLimitError, WorkLimits
 from mnist_core.data import DataError
-from mnist_core.jobs import DataSpec, JobResult, ThreadBackend, get_backend
-from mnist_core.jobs import thread as thread_backend
+from mnist_core.jobs import DataSpec, ThreadBackend, get_backend
 from mnist_core.jobs import worker
 
 TINY = TrainConfig(epochs=1, batch_size=1000, device="cpu")
 HOURS = TrainConfig(model="cnn", width=64, batch_size=32, epochs=30, augment=True)  # about 3.5 h
-
-
-class HeldRuns:
-    """A worker body that reports running, then holds its slot until :meth:`release`."""
-
-    def __init__(self):
-        self.ran: list[TrainConfig] = []
-        self.running = threading.Semaphore(0)
-        self._release = threading.Event()
-
-    def __call__(self, config, spec, report, *, worker, loading_note, should_stop, start=None):
-        report.mark_running("cpu", worker, loading_note)
-        self.ran.append(config)
-        self.running.release()
-        self._release.wait(10)
-        return JobResult("completed", device="cpu", worker=worker)
-
-    def wait_running(self):
-        assert self.running.acquire(timeout=10), "no training started"
-
-    def release(self):
-        self._release.set()
-
-
-@pytest.fixture
-def held(monkeypatch):
-    runs = HeldRuns()
-    monkeypatch.setattr(thread_backend, "run_job", runs)
-    yield runs
-    runs.release()
 
 
 def test_a_training_stopped_while_queued_never_runs_and_the_queue_closes_up(held):
