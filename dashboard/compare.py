@@ -10,7 +10,7 @@ import streamlit as st
 from plotly.colors import DEFAULT_PLOTLY_COLORS, sample_colorscale
 
 from dashboard import charts, i18n, session
-from dashboard.i18n import _
+from dashboard.i18n import _, pgettext
 from dashboard.settings import SWEEP_LRS, format_lr
 from mnist_core.export import onnx_available
 from playground.runs import Run, checkpoint_bytes, curves_csv, differing, label, onnx_bytes
@@ -87,12 +87,11 @@ def compare_section() -> None:
         spread = [c for curve in curves for c in curve.costs]
         log_y = bool(spread) and max(spread) / max(min(spread), 1e-9) > 50
         st.plotly_chart(charts.compare_figure(curves, log_y=log_y), width="stretch", key="compare-chart")
-    # the settings keep the code's names (lr, batch_size...), as the script and the address write them
     table = [{
         _("run"): r.number,
         _("test accuracy (%)"): round(100 * r.accuracy, 2) if r.accuracy is not None else None,
         _("sweep"): sweep_of.get(r.number, ""),
-        **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
+        **{column(k): (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
         _("seconds"): round(r.seconds, 2), _("device"): r.device, _("status"): i18n.status_word(r.status),
         _("shared"): r.stored is not None and r.stored.share_token is not None,
     } for r in runs]
@@ -121,6 +120,14 @@ def compare_section() -> None:
             if r.number in st.session_state.share_links:
                 st.code(st.session_state.share_links[r.number], language=None)
                 st.caption(_("Anyone with this link sees this run read-only; it is not your workspace's address."))
+
+
+def column(key: str) -> str:
+    """A setting's column in the table: in English the code's own name (``batch_size``, as the script and the
+    address write it), in another language the usual word."""
+    return {"model": pgettext("table column", "model"), "optimizer": pgettext("table column", "optimizer"),
+            "lr": pgettext("table column", "lr"), "batch_size": pgettext("table column", "batch_size"),
+            "epochs": pgettext("table column", "epochs"), "seed": pgettext("table column", "seed")}[key]
 
 
 def downloads(run) -> None:

@@ -52,6 +52,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return words().ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    return words().pgettext(context, message)
+
+
 def number(value: float, digits: int = 0) -> str:
     """``value`` with ``digits`` decimals and the language's grouping and decimal marks (Babel). Rounded by
     Python first, so a number reads the same as in the terminal and the benchmarks."""
@@ -76,6 +80,14 @@ def duration(value: float) -> str:
     if minutes < 90:
         return _("{value} min").format(value=number(minutes))
     return _("{hours} h {minutes} min").format(hours=int(minutes // 60), minutes=f"{minutes % 60:02.0f}")
+
+
+def setting_name(key: str) -> str:
+    """A setting (a TrainConfig field) as the page names it."""
+    return {"model": _("model"), "lr": _("learning rate"), "batch_size": _("batch size"),
+            "label_smoothing": _("label smoothing"), "augment": _("augmentation"), "epochs": _("epochs"),
+            "optimizer": _("optimizer"), "seed": _("seed"), "device": _("device"), "schedule": _("schedule"),
+            "width": _("width")}.get(key, key)
 
 
 def status_word(status: str) -> str:

@@ -43,19 +43,12 @@ def apply_and_say(settings: dict, heading: str, fair_model: str | None = None) -
     """Apply settings and keep a note of what they changed, shown while they stand (``fair_model``: offer that
     model with the tutorial's settings)."""
     ss = st.session_state
-    changes = [_("{setting} {before} → {after}").format(setting=setting_name(k), before=shown(k, ss[k]),
+    changes = [_("{setting} {before} → {after}").format(setting=i18n.setting_name(k), before=shown(k, ss[k]),
                                                         after=shown(k, settings[k]))
                for k in SIDEBAR_ORDER if k in settings and ss[k] != settings[k]]
     apply(settings)
     ss.settings_note = {"text": _("{heading}: {changes}.").format(heading=heading, changes=", ".join(changes))
                         if changes else None, "settings": settings, "fair_model": fair_model}
-
-
-def setting_name(key: str) -> str:
-    """A setting as the note names it (the sidebar's words for it)."""
-    return {"lr": _("learning rate"), "batch_size": _("batch size"), "label_smoothing": _("label smoothing"),
-            "augment": _("augmentation"), "epochs": _("epochs"), "optimizer": _("optimizer"), "seed": _("seed"),
-            "device": _("device"), "schedule": _("schedule"), "width": _("width")}.get(key, key)
 
 
 def shown(key: str, value) -> str:
