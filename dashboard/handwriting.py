@@ -190,10 +190,12 @@ def outcome(tune: dict) -> None:
     c1, c2 = st.columns(2)
     c1.metric(_("Your {count} held-out drawings (run #{number})").format(count=n, number=run.number),
               _("{right} of {total}").format(right=round(after * n), total=n),
+              # TRANSLATORS: keep {change} first: Streamlit reads the arrow's direction from the delta's first character
               _("{change} vs before ({right} of {total})").format(change=f"{round((after - before) * n):+d}",
                                                                   right=round(before * n), total=n))
     test_before, test_after = tune["test_before"], run.evaluation.accuracy
     c2.metric(_("MNIST test set"), i18n.percent(test_after),
+              # TRANSLATORS: keep {points} first, as above
               _("{points} percentage points vs before ({before})").format(
                   points=f"{100 * (test_after - test_before):+.2f}", before=i18n.percent(test_before))
               if test_before is not None else None)

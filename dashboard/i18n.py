@@ -125,7 +125,16 @@ def _switched() -> None:
     st.query_params["lang"] = st.session_state.lang
 
 
+# Korean breaks lines between words, not inside them (browsers otherwise break Hangul at any syllable); a word
+# longer than its line (a file name, an address) still wraps rather than running past a phone's edge. Important:
+# Streamlit's own classes set word-break on the same elements.
+KOREAN_LINES = ("<style>p, li, label, button, [data-testid=stMetricDelta] "
+                "{word-break: keep-all !important; overflow-wrap: anywhere !important}</style>")
+
+
 def language_switch() -> None:
     """The switch in the sidebar, its label in both languages (a visitor who cannot read one finds it)."""
+    if language() == "ko":
+        st.html(KOREAN_LINES)
     st.segmented_control("Language · 언어", list(LANGUAGES), key="lang", format_func=LANGUAGES.get,
                          on_change=_switched, required=True, label_visibility="collapsed")

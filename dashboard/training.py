@@ -138,6 +138,7 @@ def outcome(run: Run, runs: list[Run]) -> None:
     delta, colour, arrow = None, "normal", "auto"
     if acc is not None:
         reference, words = tutorial_reference(run, runs)
+        # TRANSLATORS: keep {points} first: Streamlit reads the arrow's direction from the delta's first character
         delta = _("{points} percentage points vs the tutorial").format(points=f"{100 * (acc - reference):+.2f}")
         if round(100 * (acc - reference), 2) == 0:
             delta, colour, arrow = _("the same as the tutorial"), "off", "off"  # no arrow: it only equals it

@@ -41,7 +41,8 @@ def _(message: str) -> str:
 
 def fail(message: str):
     """Exit with status 2 and one line saying what is wrong."""
-    print(_("mnist_core: error: {problem}\n(see {prog} --help)").format(problem=message, prog=PROG), file=sys.stderr)
+    print(_("mnist_core: error: {problem}\n(see {prog} --help)").format(problem=message, prog=PROG),
+          file=sys.stderr)
     sys.exit(2)
 
 
@@ -98,13 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=list(PRESETS),
                         help=_("start from these settings; flags still override any field "
                                "(default: the tutorial's, or the chosen model's preset)"))
-    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help=_("mnist or fashion (Fashion-MNIST)"))
-    parser.add_argument("--data-dir", help=_("folder holding MNIST/raw/ (default: ${variable}, else MNIST_data/)").format(variable=DATA_DIR_ENV))
+    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist",
+                        help=_("mnist or fashion (Fashion-MNIST)"))
+    parser.add_argument("--data-dir", help=_("folder holding MNIST/raw/ (default: ${variable}, else MNIST_data/)")
+                        .format(variable=DATA_DIR_ENV))
     parser.add_argument("--backend", choices=["thread", "ray"], default="thread",
                         help=_("where the training runs: thread (this process) or ray (a Ray worker; "
                                "pip install -r requirements-ray.txt, RAY_ADDRESS names the cluster)"))
     parser.add_argument("--save", metavar="PATH", help=_("write a checkpoint of the trained model here"))
-    parser.add_argument("--json-summary", metavar="PATH", help=_("write test accuracy, seconds, costs and device as JSON"))
+    parser.add_argument("--json-summary", metavar="PATH",
+                        help=_("write test accuracy, seconds, costs and device as JSON"))
     parser.add_argument("--max-seconds", type=float, metavar="S",
                         help=_("refuse a training estimated to take longer than this on a 2-core CPU "
                                "(default: no limit)"))

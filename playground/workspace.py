@@ -357,7 +357,8 @@ class Workspace:
                                   "copy. Here is the page as new."))]
         visitor.ws = copy.workspace
         self.visitor.examples = self.visitor.examples or self._examples_of(copy.workspace)
-        return [Notice("success", self._("Copied into your workspace as run #{number}.").format(number=copy.number)), *self._let_go(let_go)]
+        copied = self._("Copied into your workspace as run #{number}.").format(number=copy.number)
+        return [Notice("success", copied), *self._let_go(let_go)]
 
     def _examples_of(self, ws: str) -> list:
         try:
@@ -395,10 +396,10 @@ class Workspace:
             notices += self._damaged([run])
         for run in visitor.run_list:
             if run.status == "unsaved":
-                notices.append(Notice("error", (self._("Run #{number} could not be saved: download it now (Compare runs, "
-                                                "Download). This server keeps it only until it stops.")
-                                         if run.has_model else self._("Run #{number} could not be saved."))
-                                        .format(number=run.number)))
+                unsaved = (self._("Run #{number} could not be saved: download it now (Compare runs, Download). "
+                                  "This server keeps it only until it stops.") if run.has_model else
+                           self._("Run #{number} could not be saved."))
+                notices.append(Notice("error", unsaved.format(number=run.number)))
         visitor.seen_done = {r.number for r in visitor.run_list if r.done}
         return len(visitor.seen_done) < len(visitor.run_list), notices
 

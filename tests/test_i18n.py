@@ -97,7 +97,8 @@ def test_the_terminal_speaks_the_environments_language_and_keeps_the_tutorials_l
     monkeypatch.setenv("LANG", "ko_KR.UTF-8")
     helped = run_main(capsys, "--help")
     assert helped.returncode == 0
-    assert "MNIST로 분류기를 학습합니다" in helped.stdout and "학습률" in helped.stdout  # a TrainConfig field's help too
+    assert "MNIST로 분류기를 학습합니다" in helped.stdout
+    assert "학습률" in helped.stdout  # a TrainConfig field's help too
     refused = run_main(capsys, "--save", str(mnist_root))
     assert refused.returncode == 2 and "mnist_core: 오류:" in refused.stderr and "폴더입니다" in refused.stderr
 

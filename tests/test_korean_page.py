@@ -99,6 +99,7 @@ def test_the_korean_page_trains_shows_its_results_and_no_english_word_of_the_pag
     settle(at)
     assert [m.label for m in at.metric][:3] == ["테스트 정확도", "학습 시간", "장치"]
     assert at.metric[0].value.endswith("%") and at.metric[1].value.endswith("초")
+    assert at.metric[0].proto.delta[0] in "+-"  # Streamlit draws the arrow by the delta's first character
     assert "실행 #1의 오답" in [h.value for h in at.subheader]
     assert "에포크 1번은 이미지 60,000장" in "\n".join(c.value for c in at.caption)  # Babel's grouping
     assert english_left(at) == []
