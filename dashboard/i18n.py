@@ -134,6 +134,7 @@ KOREAN_LINES = ("<style>p, li, label, button, [data-testid=stMetricDelta] "
 
 def language_switch() -> None:
     """The switch in the sidebar, its label in both languages (a visitor who cannot read one finds it)."""
+    init_language()  # a sidebar drawn on its own (a test's) has a language too
     if language() == "ko":
         st.html(KOREAN_LINES)
     st.segmented_control("Language · 언어", list(LANGUAGES), key="lang", format_func=LANGUAGES.get,
