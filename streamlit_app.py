@@ -12,6 +12,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import resources, session
+from dashboard.i18n import _
 from dashboard.code_view import code_section
 from dashboard.compare import compare_section
 from dashboard.draw import draw_section
@@ -31,8 +32,8 @@ st.set_page_config(page_title="MNIST Playground", page_icon="✏️", layout="wi
 def main() -> None:
     session.init_session()
     st.title("MNIST Playground")
-    st.caption("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
-               "(~90%) upwards. Change a setting, press Train, and compare.")
+    st.caption(_("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
+                 "(~90%) upwards. Change a setting, press Train, and compare."))
     if st.session_state.shared is not None:
         shared_page(st.session_state.shared)
         return

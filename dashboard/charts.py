@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.i18n import _
+
 COST, ACCURACY = "#4f46e5", "#059669"
 CHANCE_ACCURACY = 10  # %: one digit in ten, what guessing scores
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=340)
@@ -23,21 +25,21 @@ def live_figure(costs: list[float], accuracies: list[float | None], epochs: int)
     acc_x = [e for e, a in zip(x, accuracies) if a is not None]
     acc_y = [100 * a for a in accuracies if a is not None]
     fig = go.Figure([
-        go.Scatter(x=x, y=costs, name="cost (mean batch loss)", mode="lines+markers", line=dict(color=COST)),
-        go.Scatter(x=acc_x, y=acc_y, name="test accuracy (%)", mode="lines+markers", xaxis="x2", yaxis="y2",
+        go.Scatter(x=x, y=costs, name=_("cost (mean batch loss)"), mode="lines+markers", line=dict(color=COST)),
+        go.Scatter(x=acc_x, y=acc_y, name=_("test accuracy (%)"), mode="lines+markers", xaxis="x2", yaxis="y2",
                    line=dict(color=ACCURACY)),
     ])
     epoch_axis = dict(range=[0.5, max(epochs, 1) + 0.5], dtick=max(1, epochs // 10))
     fig.update_layout(
-        title="Training", **{**_LAYOUT, "height": 420}, showlegend=False,
+        title=_("Training"), **{**_LAYOUT, "height": 420}, showlegend=False,
         xaxis=dict(**epoch_axis, anchor="y", matches="x2", showticklabels=False),
-        xaxis2=dict(**epoch_axis, anchor="y2", title_text="epoch"),
-        yaxis=dict(title_text="cost", rangemode="tozero", domain=[0.45, 1.0]),
-        yaxis2=dict(title_text="test accuracy (%)", range=[0, 100], dtick=20, domain=[0.0, 0.35]),
+        xaxis2=dict(**epoch_axis, anchor="y2", title_text=_("epoch")),
+        yaxis=dict(title_text=_("cost"), rangemode="tozero", domain=[0.45, 1.0]),
+        yaxis2=dict(title_text=_("test accuracy (%)"), range=[0, 100], dtick=20, domain=[0.0, 0.35]),
         shapes=[dict(type="line", xref="x2 domain", x0=0, x1=1, yref="y2", y0=CHANCE_ACCURACY, y1=CHANCE_ACCURACY,
                      line=dict(color="#9ca3af", dash="dot", width=1))],
         annotations=[dict(xref="x2 domain", x=1, xanchor="right", yref="y2", y=CHANCE_ACCURACY, yanchor="bottom",
-                          text="guessing: 10%", showarrow=False, font=dict(size=11, color="#6b7280"))])
+                          text=_("guessing: 10%"), showarrow=False, font=dict(size=11, color="#6b7280"))])
     return fig
 
 
@@ -60,10 +62,11 @@ def compare_figure(curves: list[Curve], log_y: bool = False) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=list(range(1, len(c.costs) + 1)), y=c.costs, name=c.name, mode="lines+markers",
             line=dict(color=c.color), legendgroup=c.group or None, legendgrouptitle_text=c.group or None,
-            hovertemplate=f"{c.hover or c.name}<br>epoch %{{x}}: cost %{{y:.4g}}<extra></extra>"))
-    fig.update_xaxes(title_text="epoch", dtick=1 if max((len(c.costs) for c in curves), default=0) <= 10 else None)
-    fig.update_yaxes(title_text="cost", type="log" if log_y else "linear", rangemode="tozero")
-    fig.update_layout(title="Cost per epoch, every run", **{**_LAYOUT, "height": 380, "legend": dict(
+            hovertemplate=(c.hover or c.name) + "<br>" + _("epoch %{x}: cost %{y:.4g}") + "<extra></extra>"))
+    fig.update_xaxes(title_text=_("epoch"),
+                     dtick=1 if max((len(c.costs) for c in curves), default=0) <= 10 else None)
+    fig.update_yaxes(title_text=_("cost"), type="log" if log_y else "linear", rangemode="tozero")
+    fig.update_layout(title=_("Cost per epoch, every run"), **{**_LAYOUT, "height": 380, "legend": dict(
         orientation="v", x=1.02, y=1, yanchor="top", groupclick="toggleitem")})
     return fig
 
@@ -74,10 +77,10 @@ def confusion_figure(confusion: np.ndarray, classes: tuple[str, ...]) -> go.Figu
     np.fill_diagonal(off, np.nan)
     fig = go.Figure(go.Heatmap(
         z=off, x=list(classes), y=list(classes), colorscale="Reds", text=confusion, texttemplate="%{text}",
-        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", showscale=False))
-    fig.update_xaxes(title_text="predicted", side="top", type="category")
-    fig.update_yaxes(title_text="true", autorange="reversed", type="category")
-    fig.update_layout(title=dict(text="Confusion matrix (mistakes in red)", y=0.98),
+        hovertemplate=_("true %{y}, predicted %{x}: %{text}") + "<extra></extra>", showscale=False))
+    fig.update_xaxes(title_text=_("predicted"), side="top", type="category")
+    fig.update_yaxes(title_text=_("true"), autorange="reversed", type="category")
+    fig.update_layout(title=dict(text=_("Confusion matrix (mistakes in red)"), y=0.98),
                       **{**_LAYOUT, "height": 440, "margin": dict(l=10, r=10, t=90, b=10)})
     return fig
 
@@ -86,9 +89,9 @@ def per_class_figure(per_class: np.ndarray, classes: tuple[str, ...]) -> go.Figu
     fig = go.Figure(go.Bar(x=list(classes), y=100 * per_class, marker_color=ACCURACY,
                            text=[f"{100 * v:.1f}" for v in per_class], textposition="outside"))
     low = max(0.0, 100 * float(per_class.min()) - 5)
-    fig.update_yaxes(title_text="accuracy (%)", range=[low, 100.5])
-    fig.update_xaxes(title_text="true digit", type="category")
-    fig.update_layout(title="Accuracy of each digit", **{**_LAYOUT, "height": 420})
+    fig.update_yaxes(title_text=_("accuracy (%)"), range=[low, 100.5])
+    fig.update_xaxes(title_text=_("true digit"), type="category")
+    fig.update_layout(title=_("Accuracy of each digit"), **{**_LAYOUT, "height": 420})
     return fig
 
 
@@ -110,7 +113,7 @@ def colour_tiles(maps: np.ndarray, cols: int, diverging: bool = True, tile: int 
     limit = float(np.abs(maps).max()) or 1.0
     scaled = (maps / limit + 1) / 2 if diverging else np.clip(maps / limit, 0, 1)
     rgb = lut[np.clip((scaled * 255).round().astype(int), 0, 255)]                 # (n, h, w, 3)
-    n, h, w, _ = rgb.shape
+    n, h, w, _channels = rgb.shape
     reps = max(1, tile // max(h, w))
     rgb = rgb.repeat(reps, axis=1).repeat(reps, axis=2)
     rows = -(-n // cols)
@@ -159,11 +162,12 @@ def test_map_figure(xy: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
                 customdata=np.stack([indices[keep], predictions[keep]], 1),
                 marker=dict(color=palette[d], size=9 if wrong else 5, symbol="x" if wrong else "circle",
                             opacity=1 if wrong else 0.55, line=dict(width=0)),
-                hovertemplate=f"true {d}, predicted %{{customdata[1]}}<br>test image #%{{customdata[0]}}<extra></extra>"))
-    fig.update_xaxes(showticklabels=False, title_text="first principal component")
-    fig.update_yaxes(showticklabels=False, title_text="second principal component")
+                hovertemplate=_("true {digit}, predicted %{{customdata[1]}}<br>test image #%{{customdata[0]}}")
+                .format(digit=d) + "<extra></extra>"))
+    fig.update_xaxes(showticklabels=False, title_text=_("first principal component"))
+    fig.update_yaxes(showticklabels=False, title_text=_("second principal component"))
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=460,
-                      legend=dict(title="true digit"))
+                      legend=dict(title=_("true digit")))
     return fig.to_plotly_json()
 
 
@@ -171,9 +175,9 @@ def with_star(figure: dict, point: np.ndarray | None) -> dict:
     """The map with the digit looked at as a star (a new dict; the cached map is left as it is)."""
     if point is None:
         return figure
-    star = go.Scattergl(x=point[:, 0], y=point[:, 1], mode="markers", name="yours",
+    star = go.Scattergl(x=point[:, 0], y=point[:, 1], mode="markers", name=_("yours"),
                         marker=dict(symbol="star", size=22, color="black", line=dict(color="white", width=2)),
-                        hovertemplate="the digit looked at<extra></extra>").to_plotly_json()
+                        hovertemplate=_("the digit looked at") + "<extra></extra>").to_plotly_json()
     return {**figure, "data": [*figure["data"], star]}
 
 
@@ -185,7 +189,7 @@ def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...] = DIGITS) -
     colors = [COST if i == best else "#c7d2fe" for i in range(len(probs))]
     fig = go.Figure(go.Bar(x=list(classes), y=100 * probs, marker_color=colors,
                            text=[f"{100 * p:.0f}%" for p in probs], textposition="outside"))
-    fig.update_yaxes(title_text="probability (%)", range=[0, 110])
+    fig.update_yaxes(title_text=_("probability (%)"), range=[0, 110])
     fig.update_xaxes(type="category")
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=260)
     return fig

@@ -3,16 +3,19 @@ else the model shipped with the project."""
 
 from __future__ import annotations
 
-from dashboard import resources, session
+from dashboard import i18n, resources, session
+from dashboard.i18n import _
 
 
 def classifier():
     """The model that reads drawings: the run on show, else the shipped one; words saying which; a key naming it."""
     run = session.latest_finished()
     if run is not None:
-        return run.model, f"run #{run.number} ({100 * run.accuracy:.2f}% on the test set)", run.key
-    model, acc, _ = resources.pretrained_model()
-    return model, "the shipped pretrained model" + (f" ({100 * acc:.2f}% on the test set)" if acc else ""), "pretrained"
+        return run.model, _("run #{number} ({accuracy} on the test set)").format(
+            number=run.number, accuracy=i18n.percent(run.accuracy)), run.key
+    model, acc, _config = resources.pretrained_model()
+    return model, (_("the shipped pretrained model ({accuracy} on the test set)").format(accuracy=i18n.percent(acc))
+                   if acc else _("the shipped pretrained model")), "pretrained"
 
 
 def config_of_classifier():
@@ -26,5 +29,5 @@ def test_accuracy_of(model) -> float | None:
     run = session.latest_finished()
     if run is not None and run.model is model:
         return run.accuracy
-    shipped, acc, _ = resources.pretrained_model()
+    shipped, acc, _config = resources.pretrained_model()
     return acc if model is shipped else None

@@ -9,7 +9,8 @@ import numpy as np
 import streamlit as st
 from plotly.colors import DEFAULT_PLOTLY_COLORS, sample_colorscale
 
-from dashboard import charts, session
+from dashboard import charts, i18n, session
+from dashboard.i18n import _, pgettext
 from dashboard.settings import SWEEP_LRS, format_lr
 from mnist_core.export import onnx_available
 from playground.runs import Run, checkpoint_bytes, curves_csv, differing, label, onnx_bytes
@@ -29,7 +30,8 @@ def sweeps(runs: list[Run]) -> dict[int, str]:
         alike = {replace(r.config, lr=SWEEP_LRS[0]) for r in group}
         if ([r.config.lr for r in group] == SWEEP_LRS and len(alike) == 1
                 and group[-1].number - group[0].number == size - 1):
-            found.update({r.number: f"sweep #{group[0].number}–#{group[-1].number}" for r in group})
+            found.update({r.number: _("sweep #{first}–#{last}").format(first=group[0].number,
+                                                                       last=group[-1].number) for r in group})
             i += size
         else:
             i += 1
@@ -63,8 +65,8 @@ def curves_of(runs: list[Run], sweep_of: dict[int, str]) -> list[charts.Curve]:
         if group:  # what a sweep varies
             name = f"#{r.number} lr={format_lr(r.config.lr)}"
         else:
-            name = label(r, keys) if len(keys) == 1 else f"#{r.number}"
-        curves.append(charts.Curve(name, r.costs, hover=label(r, keys), group=group, color=color))
+            name = label(r, keys, i18n.words()) if len(keys) == 1 else f"#{r.number}"
+        curves.append(charts.Curve(name, r.costs, hover=label(r, keys, i18n.words()), group=group, color=color))
     return curves
 
 
@@ -72,13 +74,13 @@ def compare_section() -> None:
     runs = session.runs()
     if not runs:
         return
-    st.subheader("Compare runs")
+    st.subheader(_("Compare runs"))
     sweep_of = sweeps(runs)
     left, right = st.columns([3, 2])
     with left.container(key="compare"):
         # keyed by the runs on show: a new run resets the choice to the latest few, which then include it
         charted = st.multiselect(
-            "Runs on the chart", [r.number for r in runs], default=default_charted(runs, sweep_of),
+            _("Runs on the chart"), [r.number for r in runs], default=default_charted(runs, sweep_of),
             format_func=lambda n: f"#{n}",
             key=f"charted-{len(runs)}-{runs[-1].number}")
         curves = curves_of([r for r in runs if r.number in charted], sweep_of)
@@ -86,50 +88,59 @@ def compare_section() -> None:
         log_y = bool(spread) and max(spread) / max(min(spread), 1e-9) > 50
         st.plotly_chart(charts.compare_figure(curves, log_y=log_y), width="stretch", key="compare-chart")
     table = [{
-        "run": r.number,
-        "test accuracy (%)": round(100 * r.accuracy, 2) if r.accuracy is not None else None,
-        "sweep": sweep_of.get(r.number, ""),
-        **{k: (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
-        "seconds": round(r.seconds, 2), "device": r.device, "status": r.status,
-        "shared": r.stored is not None and r.stored.share_token is not None,
+        _("run"): r.number,
+        _("test accuracy (%)"): round(100 * r.accuracy, 2) if r.accuracy is not None else None,
+        _("sweep"): sweep_of.get(r.number, ""),
+        **{column(k): (format_lr(v) if k == "lr" else v) for k, v in r.settings().items()},
+        _("seconds"): round(r.seconds, 2), _("device"): r.device, _("status"): i18n.status_word(r.status),
+        _("shared"): r.stored is not None and r.stored.share_token is not None,
     } for r in runs]
     right.dataframe(table, hide_index=True, width="stretch")
     keys = differing(runs)
-    with st.expander("Share, download or remove a run"):
+    with st.expander(_("Share, download or remove a run")):
         # One row of buttons per run: a click names its run, whatever else changes on the page meanwhile.
         for r in runs:
             row = st.container(horizontal=True, vertical_alignment="center", key=f"run-row-{r.number}")
-            row.text(label(r, keys) + ("" if r.done else " (training)"))
+            name = label(r, keys, i18n.words())
+            row.text(name if r.done else _("{run} (training)").format(run=name))
             ready = r.done and r.id is not None
-            row.button("Share", key=f"share-{r.number}", on_click=session.share_run, args=(r.number,),
-                       disabled=not ready, help="A read-only link to this run: its curves, its numbers and its "
-                                                "model, for anyone who opens it." if r.id is not None else
-                                                "The run store is unavailable: this run lives in this tab only "
-                                                "and cannot be shared.")
+            row.button(_("Share"), key=f"share-{r.number}", on_click=session.share_run, args=(r.number,),
+                       disabled=not ready, help=_("A read-only link to this run: its curves, its numbers and its "
+                                                  "model, for anyone who opens it.") if r.id is not None else
+                                                _("The run store is unavailable: this run lives in this tab only "
+                                                  "and cannot be shared."))
             if r.stored is not None and r.stored.share_token is not None:
-                row.button("Unshare", key=f"unshare-{r.number}", on_click=session.unshare_run, args=(r.number,),
-                           help="Its share link stops working; the run stays in your workspace.")
-            with row.popover("Download", disabled=not r.done or not r.has_model):
+                row.button(_("Unshare"), key=f"unshare-{r.number}", on_click=session.unshare_run, args=(r.number,),
+                           help=_("Its share link stops working; the run stays in your workspace."))
+            with row.popover(_("Download"), disabled=not r.done or not r.has_model):
                 downloads(r)
-            with row.popover("Remove"):  # no undo: a second, explicit click
-                st.button(f"Remove run #{r.number} for good", key=f"remove-{r.number}", type="primary",
-                          on_click=session.remove_run, args=(r.number,))
+            with row.popover(_("Remove")):  # no undo: a second, explicit click
+                st.button(_("Remove run #{number} for good").format(number=r.number), key=f"remove-{r.number}",
+                          type="primary", on_click=session.remove_run, args=(r.number,))
             if r.number in st.session_state.share_links:
                 st.code(st.session_state.share_links[r.number], language=None)
-                st.caption("Anyone with this link sees this run read-only; it is not your workspace's address.")
+                st.caption(_("Anyone with this link sees this run read-only; it is not your workspace's address."))
+
+
+def column(key: str) -> str:
+    """A setting's column in the table: in English the code's own name (``batch_size``, as the script and the
+    address write it), in another language the usual word."""
+    return {"model": pgettext("table column", "model"), "optimizer": pgettext("table column", "optimizer"),
+            "lr": pgettext("table column", "lr"), "batch_size": pgettext("table column", "batch_size"),
+            "epochs": pgettext("table column", "epochs"), "seed": pgettext("table column", "seed")}[key]
 
 
 def downloads(run) -> None:
     """The run's model (checkpoint, ONNX) and its curves (CSV), made when clicked."""
     stem = f"mnist-run{run.number}-{run.config.model}"
-    st.download_button("Checkpoint (.pt)", partial(checkpoint_bytes, run), file_name=f"{stem}.pt",
+    st.download_button(_("Checkpoint (.pt)"), partial(checkpoint_bytes, run), file_name=f"{stem}.pt",
                        mime="application/octet-stream", on_click="ignore", key=f"pt-{run.number}",
-                       help="Loads with mnist_core.load_checkpoint (any device).")
+                       help=_("Loads with mnist_core.load_checkpoint (any device)."))
     if onnx_available():
-        st.download_button("ONNX model", partial(onnx_bytes, run), file_name=f"{stem}.onnx",
+        st.download_button(_("ONNX model"), partial(onnx_bytes, run), file_name=f"{stem}.onnx",
                            mime="application/octet-stream", on_click="ignore", key=f"onnx-{run.number}",
-                           help="For ONNX Runtime and other tools: input (N, 1, 28, 28) floats in [0, 1].")
+                           help=_("For ONNX Runtime and other tools: input (N, 1, 28, 28) floats in [0, 1]."))
     else:
-        st.caption("ONNX export is not installed on this server (requirements-export.txt).")
-    st.download_button("Curves (.csv)", partial(curves_csv, run), file_name=f"{stem}-curves.csv",
+        st.caption(_("ONNX export is not installed on this server (requirements-export.txt)."))
+    st.download_button(_("Curves (.csv)"), partial(curves_csv, run), file_name=f"{stem}-curves.csv",
                        mime="text/csv", on_click="ignore", key=f"csv-{run.number}")

@@ -6,14 +6,18 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
+from dashboard.i18n import _
 from dashboard.classifier import classifier
 from dashboard.inside import inside_section
 from mnist_core import predict, to_mnist
 
 CANVAS_SIDE = 280
-SCORES_TO_PROBABILITIES = (
-    "The model ends in ten scores, one per digit (the linear model's are weighted sums of the 784 pixels); "
-    "softmax turns them into these probabilities, which add up to 100%: the higher a score, the larger its bar.")
+
+
+def scores_to_probabilities() -> str:
+    return _("The model ends in ten scores, one per digit (the linear model's are weighted sums of the 784 "
+             "pixels); softmax turns them into these probabilities, which add up to 100%: the higher a score, the "
+             "larger its bar.")
 
 
 def clear_canvas() -> None:
@@ -23,7 +27,7 @@ def clear_canvas() -> None:
 @st.fragment
 def draw_section() -> None:
     """Reruns alone on every stroke, so drawing never redraws the charts above."""
-    st.subheader("Draw a digit")
+    st.subheader(_("Draw a digit"))
     model, source, key = classifier()
     with st.container(key="draw"):
         digit = draw_and_classify(model, source)
@@ -33,32 +37,32 @@ def draw_section() -> None:
 
 def draw_and_classify(model, source: str) -> np.ndarray | None:
     """The canvas and its prediction; returns the drawn digit as MNIST's 28x28, or None."""
-    st.caption(f"Classified by {source}.")
+    st.caption(_("Classified by {model}.").format(model=source))
     left, right = st.columns([1, 1])
     with left:
         try:
             from streamlit_drawable_canvas import st_canvas
         except Exception as exc:  # the component imports only inside a running app
-            st.warning(f"The drawing canvas is unavailable here ({exc.__class__.__name__}).")
+            st.warning(_("The drawing canvas is unavailable here ({reason}).").format(reason=exc.__class__.__name__))
             return None
         result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                            width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
                            return_image_data=True, key=f"canvas-{st.session_state.canvas_key}")
-        st.button("Clear", key="clear", on_click=clear_canvas)
+        st.button(_("Clear"), key="clear", on_click=clear_canvas)
     image = result.image_data if result is not None else None
     digit = to_mnist(image) if image is not None else None
     with right:
         if digit is None:
-            st.info("Draw a digit in the black square, large and centred, as on paper.")
+            st.info(_("Draw a digit in the black square, large and centred, as on paper."))
             return None
         probs = predict(model, digit)
         best = int(np.argmax(probs))
         with st.container(key="prediction"):
             st.markdown(f"<span style='font-size:5rem;font-weight:700;line-height:1'>{best}</span>",
                         unsafe_allow_html=True)
-        st.caption(f"predicted digit, {100 * probs[best]:.0f}% sure")
+        st.caption(_("predicted digit, {percent} sure").format(percent=f"{100 * probs[best]:.0f}%"))
         st.plotly_chart(charts.probabilities_figure(probs), width="stretch", key="probabilities")
-        st.caption(SCORES_TO_PROBABILITIES)
-        st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption="What the model sees: 28×28, like MNIST",
+        st.caption(scores_to_probabilities())
+        st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption=_("What the model sees: 28×28, like MNIST"),
                  width=140)
     return digit

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import resources, session, training
+from dashboard import i18n, resources, session, training
 from dashboard.classifier import classifier, config_of_classifier, test_accuracy_of
 from dashboard.draw import CANVAS_SIDE
+from dashboard.i18n import _, ngettext
 from mnist_core import predict, to_mnist
 from mnist_core.handwriting import (
     accuracy_on, fine_tune_config, fine_tune_start, held_out_split, to_bytes,
@@ -59,7 +60,7 @@ def add(digit: int) -> None:
     ss = st.session_state
     drawn = canvas_digit(f"hw-canvas-{ss.hw_canvas}")
     if drawn is None:
-        ss.hw_notices = [Notice("warning", "Nothing drawn yet: draw the digit in the square first.")]
+        ss.hw_notices = [Notice("warning", _("Nothing drawn yet: draw the digit in the square first."))]
         return
     ss.hw_notices = session.add_examples([drawn], [digit])
     ss.hw_canvas += 1          # a fresh canvas for the next one
@@ -105,17 +106,17 @@ def handwriting_section() -> None:
     ss.setdefault("hw_tunes", [])
     if ss.pop("hw_rerun", False):
         st.rerun()  # a fine-tuning was just submitted from here: redraw the page, so its live section follows it
-    st.subheader("Teach it your handwriting")
-    st.caption(f"Draw each digit when asked ({ROUNDS} of each, more if you like). See how the current model "
-               "reads your hand, then fine-tune it on your examples: one of each digit is held out, so the "
-               "before → after is measured on drawings it never trained on.")
+    st.subheader(_("Teach it your handwriting"))
+    st.caption(_("Draw each digit when asked ({rounds} of each, more if you like). See how the current model "
+                 "reads your hand, then fine-tune it on your examples: one of each digit is held out, so the "
+                 "before → after is measured on drawings it never trained on.").format(rounds=ROUNDS))
     with st.container(key="handwriting"):
         body()
 
 
 def body() -> None:
     ss = st.session_state
-    model, source, _ = classifier()
+    model, source, _key = classifier()
     base_config = config_of_classifier()
     shown = session.latest_finished()  # the run whose model classifies (classifier()), None: the shipped one
     images, labels = examples()
@@ -125,46 +126,50 @@ def body() -> None:
         try:
             from streamlit_drawable_canvas import st_canvas
         except Exception as exc:  # the component imports only inside a running app
-            st.warning(f"The drawing canvas is unavailable here ({exc.__class__.__name__}).")
+            st.warning(_("The drawing canvas is unavailable here ({reason}).").format(reason=exc.__class__.__name__))
             return
         done = len(labels)
-        st.markdown(f"**Draw a {digit}** ({done} example{'s' if done != 1 else ''} so far, "
-                    f"{ROUNDS * 10} asked)")
+        st.markdown(ngettext("**Draw a {digit}** ({count} example so far, {asked} asked)",
+                             "**Draw a {digit}** ({count} examples so far, {asked} asked)", done).format(
+            digit=digit, count=done, asked=ROUNDS * 10))
         st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS_SIDE,
                   height=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key=f"hw-canvas-{ss.hw_canvas}")
         a, b = st.columns(2)
-        a.button(f"Add as {digit}", key="hw-add", type="primary", on_click=add, args=(digit,))
-        b.button("Undo the last", key="hw-undo", on_click=undo, disabled=not done)
+        a.button(_("Add as {digit}").format(digit=digit), key="hw-add", type="primary", on_click=add, args=(digit,))
+        b.button(_("Undo the last"), key="hw-undo", on_click=undo, disabled=not done)
         for notice in ss.hw_notices:
             getattr(st, notice.level)(notice.message)
         ss.hw_notices = []
     with right:
         if done:
             preds = predict(model, images).argmax(1)
-            st.metric("Read right by the current model", f"{int((preds == labels).sum())} of {done}",
-                      help=f"The current model: {source}.")
+            st.metric(_("Read right by the current model"), _("{right} of {total}").format(
+                right=int((preds == labels).sum()), total=done), help=_("The current model: {model}.").format(
+                model=source))
             st.image([im.repeat(2, 0).repeat(2, 1) for im in images[-30:]], width=56,
                      caption=[f"{t}{'' if p == t else ' → ' + str(p)}" for t, p in zip(labels[-30:], preds[-30:])])
-            st.download_button("Download my digits (.npz)", to_bytes(images, labels), file_name="my-digits.npz",
+            st.download_button(_("Download my digits (.npz)"), to_bytes(images, labels), file_name="my-digits.npz",
                                mime="application/octet-stream", key="hw-download")
-        st.file_uploader("Load digits downloaded before (.npz)", type=["npz"], key="hw-file", on_change=load_file,
-                         help="The file Download my digits gave you: its digits join these.")
+        st.file_uploader(_("Load digits downloaded before (.npz)"), type=["npz"], key="hw-file",
+                         on_change=load_file, help=_("The file Download my digits gave you: its digits join these."))
         counts = np.bincount(labels, minlength=10)
         ready = bool(done) and counts.min() >= MIN_PER_DIGIT
-        st.button("Fine-tune on my handwriting", key="hw-tune", disabled=not ready or base_config is None,
+        st.button(_("Fine-tune on my handwriting"), key="hw-tune", disabled=not ready or base_config is None,
                   on_click=fine_tune,
                   args=(model, base_config, source, shown.number if shown is not None else SHIPPED_MODEL),
-                  help=None if ready else f"Needs at least {MIN_PER_DIGIT} examples of every digit.")
+                  help=None if ready else _("Needs at least {count} examples of every digit.").format(
+                      count=MIN_PER_DIGIT))
     for tune in ss.hw_tunes:
         outcome(tune)
 
 
 def explanation(run: Run, held: int) -> str:
     """Why the two counts of the section move differently, and how much one held-out drawing weighs."""
-    return (f"Run #{run.number} is a {fine_tune_of(run)}. *Read right by the current model* counts all your "
-            "drawings, the ones it was fine-tuned on too, so it rises easily. The honest measure is your "
-            f"{held} held-out drawings (one of each digit, never trained on): with {held} of them, one drawing is "
-            f"{100 / held:.0f} percentage points, so a change of a drawing or two can be chance.")
+    return _("Run #{number} is a {what}. *Read right by the current model* counts all your drawings, the ones it "
+             "was fine-tuned on too, so it rises easily. The honest measure is your {held} held-out drawings (one "
+             "of each digit, never trained on): with {held} of them, one drawing is {points} percentage points, so "
+             "a change of a drawing or two can be chance.").format(
+        number=run.number, what=fine_tune_of(run, i18n.words()), held=held, points=f"{100 / held:.0f}")
 
 
 def outcome(tune: dict) -> None:
@@ -172,20 +177,26 @@ def outcome(tune: dict) -> None:
     if run is None:
         return
     if not run.done:
-        st.info(f"Run #{run.number}, a {fine_tune_of(run)}, trains on {tune['trained_on']} of your drawings… "
-                "(see Training, live)")
+        st.info(_("Run #{number}, a {what}, trains on {count} of your drawings… (see Training, live)").format(
+            number=run.number, what=fine_tune_of(run, i18n.words()), count=tune["trained_on"]))
         return
     if run.model is None or run.evaluation is None:
-        st.warning(f"Run #{run.number}, a {fine_tune_of(run)}, ended {run.status} without a model to compare.")
+        st.warning(_("Run #{number}, a {what}, ended {status} without a model to compare.").format(
+            number=run.number, what=fine_tune_of(run, i18n.words()), status=i18n.status_word(run.status)))
         return
     held_after = accuracy_on(run.model, tune["held_images"], tune["held_labels"])
     n = len(tune["held_labels"])
     before, after = tune["held_before"], held_after
     c1, c2 = st.columns(2)
-    c1.metric(f"Your {n} held-out drawings (run #{run.number})", f"{round(after * n)} of {n}",
-              f"{round((after - before) * n):+d} vs before ({round(before * n)} of {n})")
+    c1.metric(_("Your {count} held-out drawings (run #{number})").format(count=n, number=run.number),
+              _("{right} of {total}").format(right=round(after * n), total=n),
+              # TRANSLATORS: keep {change} first: Streamlit reads the arrow's direction from the delta's first character
+              _("{change} vs before ({right} of {total})").format(change=f"{round((after - before) * n):+d}",
+                                                                  right=round(before * n), total=n))
     test_before, test_after = tune["test_before"], run.evaluation.accuracy
-    c2.metric("MNIST test set", f"{100 * test_after:.2f}%",
-              f"{100 * (test_after - test_before):+.2f} percentage points vs before ({100 * test_before:.2f}%)"
+    c2.metric(_("MNIST test set"), i18n.percent(test_after),
+              # TRANSLATORS: keep {points} first, as above
+              _("{points} percentage points vs before ({before})").format(
+                  points=f"{100 * (test_after - test_before):+.2f}", before=i18n.percent(test_before))
               if test_before is not None else None)
     st.caption(explanation(run, n))

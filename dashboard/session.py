@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import streamlit as st
 
-from dashboard import resources
+from dashboard import i18n, resources
 from dashboard.settings import KEYS, from_query
 from mnist_core.jobs import Job
 from playground.runs import Run
@@ -18,12 +18,13 @@ from playground.workspace import Notice, Visitor, Workspace
 def workspace() -> Workspace:
     """This visitor's actions on their session state and the server's store and trainings."""
     return Workspace(st.session_state, resources.store, resources.live_jobs(), resources.stored_model,
-                     resources.unsaved_runs())
+                     resources.unsaved_runs(), words=i18n.words())
 
 
 def init_session() -> None:
-    """Once per browser tab: the settings and the workspace (or the shared run) from the address."""
+    """Once per browser tab: the language, the settings and the workspace (or the shared run) from the address."""
     ss = st.session_state
+    i18n.init_language()
     if "ws" in ss:
         return
     ss.canvas_key = 0

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import charts, resources, session
+from dashboard import charts, i18n, resources, session
+from dashboard.i18n import _, ngettext
 from dashboard.settings import format_lr
 from mnist_core import TrainConfig
 from mnist_core.advice import CHANCE_COST
@@ -50,7 +51,7 @@ def submit(configs: list[TrainConfig]) -> None:
 
 
 def training_section(configs: list[TrainConfig]) -> None:
-    st.subheader("Training, live")
+    st.subheader(_("Training, live"))
     if configs:
         st.session_state.lasting = []
         submit(configs)
@@ -66,9 +67,9 @@ def live() -> None:
     if any(r.done and r.number not in st.session_state.seen_done for r in runs):
         st.rerun()  # a run has ended: redraw the whole page (compare, mistakes, drawing's model)
     if not runs:
-        st.info("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. "
-                "With the tutorial's settings (softmax regression, SGD, learning rate 0.1, 10 epochs) "
-                "it takes about a second.")
+        st.info(_("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. "
+                  "With the tutorial's settings (softmax regression, SGD, learning rate 0.1, 10 epochs) "
+                  "it takes about a second."))
         return
     active = [r for r in runs if not r.done]
     shown = next((r for r in active if r.status == "running"), active[0] if active else runs[-1])
@@ -85,26 +86,34 @@ def live() -> None:
 
 def progress(run: Run, active: list[Run]) -> None:
     config = run.config
-    what = (f"run #{run.number}: {config.model}, lr {format_lr(config.lr)}, {config.optimizer}, "
-            f"batch {config.batch_size}")
-    more = f" ({len(active) - 1} more after it)" if len(active) > 1 else ""
+    what = _("run #{number}: {model}, lr {lr}, {optimizer}, batch {batch}").format(
+        number=run.number, model=config.model, lr=format_lr(config.lr), optimizer=config.optimizer,
+        batch=config.batch_size)
+    more = ngettext(" ({count} more after it)", " ({count} more after it)", len(active) - 1).format(
+        count=len(active) - 1) if len(active) > 1 else ""
     if run.job is None:  # trained by another server process sharing the store: epochs as they are written
-        st.info(f"Training {what} on {run.device} ({run.worker or 'another server'}){more}…")
-        st.progress(min(len(run.costs) / config.epochs, 1.0), text=f"{len(run.costs)} of {config.epochs} epochs")
+        st.info(_("Training {what} on {device} ({worker}){more}…").format(
+            what=what, device=run.device, worker=worker_words(run) or _("another server"), more=more))
+        st.progress(min(len(run.costs) / config.epochs, 1.0), text=_("{done} of {epochs} epochs").format(
+            done=len(run.costs), epochs=config.epochs))
         return
     snap = run.job.snapshot()
     if snap.stop_requested:
-        st.info(f"Stopping {what}…")
+        st.info(_("Stopping {what}…").format(what=what))
     elif snap.status == "queued":
         ahead = snap.queue_position or 0
-        st.info(f"Waiting for a free training slot: {ahead} training{'s' if ahead != 1 else ''} queued ahead "
-                f"of {what}{more}. You can use the rest of the page meanwhile.")
+        st.info(ngettext("Waiting for a free training slot: {count} training queued ahead of {what}{more}. You can "
+                         "use the rest of the page meanwhile.",
+                         "Waiting for a free training slot: {count} trainings queued ahead of {what}{more}. You can "
+                         "use the rest of the page meanwhile.", ahead).format(count=ahead, what=what, more=more))
     else:
-        st.info(f"Training {what} on {snap.device} ({run.worker}){more}…")
+        st.info(_("Training {what} on {device} ({worker}){more}…").format(
+            what=what, device=snap.device, worker=worker_words(run), more=more))
         done = snap.batches_done / snap.batches_total if snap.batches_total else 0.0
-        st.progress(min(done, 1.0), text=f"epoch {min(len(snap.epochs) + 1, config.epochs)} of {config.epochs}"
+        st.progress(min(done, 1.0), text=_("epoch {epoch} of {epochs}").format(
+            epoch=min(len(snap.epochs) + 1, config.epochs), epochs=config.epochs)
                     if snap.note == "training" else snap.note)
-    st.button("Stop training", key="stop", on_click=stop, args=([r.number for r in active],))
+    st.button(_("Stop training"), key="stop", on_click=stop, args=([r.number for r in active],))
 
 
 def stop(numbers: list[int]) -> None:
@@ -115,12 +124,13 @@ def stop(numbers: list[int]) -> None:
 
 def outcome(run: Run, runs: list[Run]) -> None:
     if run.status == "interrupted":
-        st.warning(f"Run #{run.number} was interrupted after {len(run.costs)} epoch(s): the server stopped "
-                   "while it trained. Its epochs are kept; train again for a model.")
+        st.warning(_("Run #{number} was interrupted after {epochs} epoch(s): the server stopped while it trained. "
+                     "Its epochs are kept; train again for a model.").format(number=run.number,
+                                                                            epochs=len(run.costs)))
     if run.status == "stopped":
-        st.warning(f"Run #{run.number} was stopped after {len(run.costs)} epoch(s); its model and its "
-                   "evaluation are kept.")
-    tip = advice(run)
+        st.warning(_("Run #{number} was stopped after {epochs} epoch(s); its model and its evaluation are "
+                     "kept.").format(number=run.number, epochs=len(run.costs)))
+    tip = advice(run, i18n.words(), i18n.core_words())
     if tip:
         getattr(st, tip[0])(tip[1])
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -128,17 +138,23 @@ def outcome(run: Run, runs: list[Run]) -> None:
     delta, colour, arrow = None, "normal", "auto"
     if acc is not None:
         reference, words = tutorial_reference(run, runs)
-        delta = f"{100 * (acc - reference):+.2f} percentage points vs the tutorial"
+        # TRANSLATORS: keep {points} first: Streamlit reads the arrow's direction from the delta's first character
+        delta = _("{points} percentage points vs the tutorial").format(points=f"{100 * (acc - reference):+.2f}")
         if round(100 * (acc - reference), 2) == 0:
-            delta, colour, arrow = "the same as the tutorial", "off", "off"  # no arrow: it only equals it
-    c1.metric("Test accuracy", f"{100 * acc:.2f}%" if acc is not None else "—", delta, delta_color=colour,
+            delta, colour, arrow = _("the same as the tutorial"), "off", "off"  # no arrow: it only equals it
+    c1.metric(_("Test accuracy"), i18n.percent(acc) if acc is not None else "—", delta, delta_color=colour,
               delta_arrow=arrow)
-    c2.metric("Training time", f"{run.seconds:.2f} s")
-    c3.metric("Device", run.device)
+    c2.metric(_("Training time"), i18n.seconds(run.seconds))
+    c3.metric(_("Device"), run.device)
     if acc is not None:
-        st.caption(f"Compared with {words}.")
+        st.caption(_("Compared with {reference}.").format(reference=words))
     if run.worker:
-        st.caption(f"Trained by {run.worker}.")
+        st.caption(_("Trained by {worker}.").format(worker=worker_words(run)))
+
+
+def worker_words(run: Run) -> str:
+    """Who trains ``run`` (playground.runs.Run.worker), in the visitor's language."""
+    return _(run.worker) if run.worker else ""
 
 
 def is_tutorial(config: TrainConfig) -> bool:
@@ -153,11 +169,14 @@ def tutorial_reference(run: Run, runs: list[Run]) -> tuple[float, str]:
     tutorials = [r for r in runs if r is not run and r.done and r.accuracy is not None and is_tutorial(r.config)]
     if tutorials:
         last = tutorials[-1]
-        return last.accuracy, f"run #{last.number}, the tutorial's settings ({100 * last.accuracy:.2f}%)"
-    known = f"the tutorial's known accuracy, {100 * TUTORIAL_ACCURACY:.2f}% (its settings, mean of 3 seeds)"
-    if not is_tutorial(run.config):
-        known += ": train them once to compare with your own run"
-    return TUTORIAL_ACCURACY, known
+        return last.accuracy, _("run #{number}, the tutorial's settings ({accuracy})").format(
+            number=last.number, accuracy=i18n.percent(last.accuracy))
+    if is_tutorial(run.config):
+        known = _("the tutorial's known accuracy, {accuracy} (its settings, mean of 3 seeds)")
+    else:
+        known = _("the tutorial's known accuracy, {accuracy} (its settings, mean of 3 seeds): train them once to "
+                  "compare with your own run")
+    return TUTORIAL_ACCURACY, known.format(accuracy=i18n.percent(TUTORIAL_ACCURACY))
 
 
 def smoothed_cost_floor(smoothing: float, classes: int = 10) -> float:
@@ -168,11 +187,12 @@ def smoothed_cost_floor(smoothing: float, classes: int = 10) -> float:
 
 def cost_explained(config: TrainConfig) -> str:
     """What the cost is, and why a run with label smoothing cannot bring it near 0."""
-    text = ("The cost is the cross-entropy: minus the log of the probability the model gives the right digit, "
-            f"averaged over the epoch. Guessing (1/10 for every digit) costs ln 10 = {CHANCE_COST:.2f}; "
-            "a perfect model, 0.")
+    text = _("The cost is the cross-entropy: minus the log of the probability the model gives the right digit, "
+             "averaged over the epoch. Guessing (1/10 for every digit) costs ln 10 = {chance}; "
+             "a perfect model, 0.").format(chance=f"{CHANCE_COST:.2f}")
     if config.label_smoothing > 0:
-        text += (f" This run uses label smoothing {config.label_smoothing:g}: its targets spread "
-                 f"{100 * config.label_smoothing:g}% of the probability over all ten digits, so its cost stays "
-                 f"above ~{smoothed_cost_floor(config.label_smoothing):.1f} even when nearly every digit is right.")
+        text += _(" This run uses label smoothing {smoothing}: its targets spread {share} of the probability "
+                  "over all ten digits, so its cost stays above ~{floor} even when nearly every digit is "
+                  "right.").format(smoothing=f"{config.label_smoothing:g}", share=f"{100 * config.label_smoothing:g}%",
+                                   floor=f"{smoothed_cost_floor(config.label_smoothing):.1f}")
     return text

@@ -6,12 +6,13 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.classifier import classifier
+from dashboard.i18n import _
 from mnist_core.evaluate import read_digits
 from mnist_core.preprocess import ImageError, open_image, split_digits
 from playground.text import plain
 
 
-@st.cache_data(max_entries=32, show_spinner="Reading the photo…")
+@st.cache_data(max_entries=32, show_spinner=False)
 def read_photo(data: bytes):
     """(a display-sized copy, the digits, None), or (None, [], why not): once per file, not per rerun."""
     try:
@@ -24,27 +25,28 @@ def read_photo(data: bytes):
 
 
 def upload_section() -> None:
-    st.subheader("Your own handwriting")
-    st.caption("A photo or scan of digits on paper (PNG, JPEG or WebP): one digit, or a number such as "
-               "2024, which is split into digits left to right.")
-    files = st.file_uploader("Photos of handwritten digits", type=["png", "jpg", "jpeg", "webp"],
+    st.subheader(_("Your own handwriting"))
+    st.caption(_("A photo or scan of digits on paper (PNG, JPEG or WebP): one digit, or a number such as "
+                 "2024, which is split into digits left to right."))
+    files = st.file_uploader(_("Photos of handwritten digits"), type=["png", "jpg", "jpeg", "webp"],
                              accept_multiple_files=True, key="photos")
     if not files:
         return
-    model, source, _ = classifier()
-    st.caption(f"Read by {source}.")
+    model, source, _key = classifier()
+    st.caption(_("Read by {model}.").format(model=source))
     for upload in files:
         name = plain(upload.name)  # a file name is text, not Markdown
-        image, digits, problem = read_photo(upload.getvalue())
+        with st.spinner(_("Reading the photo…")):
+            image, digits, problem = read_photo(upload.getvalue())
         if problem:
-            st.error(f"{name}: {problem}.")
+            st.error(_("{name}: {problem}.").format(name=name, problem=problem))
             continue
         left, right = st.columns([1, 2])
         left.image(image, caption=name, width="stretch")  # captions are Markdown too
         with right:
             if not digits:
-                st.warning(f"{name}: no handwriting found. Dark ink on light paper, filling "
-                           "much of the picture, reads best.")
+                st.warning(_("{name}: no handwriting found. Dark ink on light paper, filling much of the picture, "
+                             "reads best.").format(name=name))
                 continue
             number, probs = read_digits(model, digits)
             with st.container(key=f"number-{upload.file_id}"):

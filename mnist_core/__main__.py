@@ -18,6 +18,7 @@ from pathlib import Path
 from .advice import lr_advice
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
+from .i18n import translation
 from .jobs import DataSpec, get_backend, train_through
 from .summary import run_summary
 from .train import PRESETS, TrainConfig, preset_config, preset_of, resolve_device
@@ -33,9 +34,15 @@ class _Parser(argparse.ArgumentParser):
         fail(message)
 
 
+def _(message: str) -> str:
+    """``message`` in the terminal's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG), where a catalog has it."""
+    return translation().gettext(message)
+
+
 def fail(message: str):
     """Exit with status 2 and one line saying what is wrong."""
-    print(f"mnist_core: error: {message}\n(see {PROG} --help)", file=sys.stderr)
+    print(_("mnist_core: error: {problem}\n(see {prog} --help)").format(problem=message, prog=PROG),
+          file=sys.stderr)
     sys.exit(2)
 
 
@@ -47,15 +54,17 @@ def check_output_path(path: str, what: str) -> None:
     """
     target = Path(path)
     if target.is_dir():
-        raise ValueError(f"{what} {path} is a directory; give a file name")
+        raise ValueError(_("{flag} {path} is a directory; give a file name").format(flag=what, path=path))
     if not target.parent.is_dir():
-        raise ValueError(f"{what} {path}: the folder {target.parent} does not exist")
+        raise ValueError(_("{flag} {path}: the folder {folder} does not exist").format(
+            flag=what, path=path, folder=target.parent))
     existed = target.exists()
     try:
         with open(target, "ab"):
             pass
     except OSError as exc:
-        raise ValueError(f"{what} {path} cannot be written: {exc.strerror}") from None
+        raise ValueError(_("{flag} {path} cannot be written: {reason}").format(
+            flag=what, path=path, reason=exc.strerror)) from None
     if not existed:
         target.unlink()
 
@@ -65,20 +74,21 @@ def write_output(path: str, what: str, data: bytes) -> None:
     try:
         Path(path).write_bytes(data)
     except OSError as exc:
-        raise ValueError(f"could not write the {what} to {path}: {exc.strerror or exc}") from None
+        raise ValueError(_("could not write the {what} to {path}: {reason}").format(
+            what=what, path=path, reason=exc.strerror or exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Train a classifier on MNIST; with no flags, the tutorial's softmax regression.",
+        description=_("Train a classifier on MNIST; with no flags, the tutorial's softmax regression."),
     )
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not MISSING else None
         kwargs = {"dest": f.name, "default": argparse.SUPPRESS,
-                  "help": f"{help_text} (default: {default})"}
+                  "help": _("{help} (default: {default})").format(help=_(help_text), default=default)}
         if f.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
@@ -87,17 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["choices"] = list(f.metadata["choices"]())
         parser.add_argument(flag, type=kind, **kwargs)
     parser.add_argument("--preset", choices=list(PRESETS),
-                        help="start from these settings; flags still override any field "
-                             "(default: the tutorial's, or the chosen model's preset)")
-    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="mnist or fashion (Fashion-MNIST)")
-    parser.add_argument("--data-dir", help=f"folder holding MNIST/raw/ (default: ${DATA_DIR_ENV}, else MNIST_data/)")
+                        help=_("start from these settings; flags still override any field "
+                               "(default: the tutorial's, or the chosen model's preset)"))
+    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist",
+                        help=_("mnist or fashion (Fashion-MNIST)"))
+    parser.add_argument("--data-dir", help=_("folder holding MNIST/raw/ (default: ${variable}, else MNIST_data/)")
+                        .format(variable=DATA_DIR_ENV))
     parser.add_argument("--backend", choices=["thread", "ray"], default="thread",
-                        help="where the training runs: thread (this process) or ray (a Ray worker; "
-                             "pip install -r requirements-ray.txt, RAY_ADDRESS names the cluster)")
-    parser.add_argument("--save", metavar="PATH", help="write a checkpoint of the trained model here")
-    parser.add_argument("--json-summary", metavar="PATH", help="write test accuracy, seconds, costs and device as JSON")
+                        help=_("where the training runs: thread (this process) or ray (a Ray worker; "
+                               "pip install -r requirements-ray.txt, RAY_ADDRESS names the cluster)"))
+    parser.add_argument("--save", metavar="PATH", help=_("write a checkpoint of the trained model here"))
+    parser.add_argument("--json-summary", metavar="PATH",
+                        help=_("write test accuracy, seconds, costs and device as JSON"))
     parser.add_argument("--max-seconds", type=float, metavar="S",
-                        help="refuse a training estimated to take longer than this on a 2-core CPU (default: no limit)")
+                        help=_("refuse a training estimated to take longer than this on a 2-core CPU "
+                               "(default: no limit)"))
     return parser
 
 
@@ -120,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(config.device)
         if args.max_seconds is not None:
             if not 0 < args.max_seconds < float("inf"):
-                raise ValueError(f"--max-seconds must be a positive number, got {args.max_seconds}")
+                raise ValueError(_("--max-seconds must be a positive number, got {value}").format(
+                    value=args.max_seconds))
             limits.check(config)
         for path, what in ((args.save, "--save"), (args.json_summary, "--json-summary")):
             if path:
@@ -131,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = get_backend(args.backend, limits=limits, **({"slots": 1} if args.backend == "thread" else {}))
     except ValueError as exc:  # e.g. Ray not installed, or not reachable
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
 
     def report(e):
@@ -140,34 +155,36 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train_through(backend, config, DataSpec(args.data_dir, args.dataset), on_epoch=report)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_("interrupted"), file=sys.stderr)
         return 130
     if result.status == "failed":
-        print(f"error: {result.message}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=result.message), file=sys.stderr)
         return 2
-    advice = lr_advice(config, result.epoch_costs, result.status)
+    advice = lr_advice(config, result.epoch_costs, result.status, translation())
     if result.status == "diverged":
-        print(f"error: {advice[1]}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=advice[1]), file=sys.stderr)
         return 1
 
     evaluation = result.evaluation  # None with --no-evaluate-test: the test set was never scored
-    print(f"Accuracy: {evaluation.accuracy:.4f}" if evaluation else "Accuracy: not measured (--no-evaluate-test)")
-    print(f"({config.model} on {result.device}, {result.train_seconds:.2f} s of training, by {result.worker})",
-          file=sys.stderr)
+    # the tutorial's own line, in every language; a line that is not the tutorial's is the terminal's language
+    print(f"Accuracy: {evaluation.accuracy:.4f}" if evaluation else _("Accuracy: not measured (--no-evaluate-test)"))
+    print(_("({model} on {device}, {seconds} s of training, by {worker})").format(
+        model=config.model, device=result.device, seconds=f"{result.train_seconds:.2f}", worker=result.worker),
+        file=sys.stderr)
     if advice is not None:
-        print(f"warning: {advice[1]}", file=sys.stderr)
+        print(_("warning: {problem}").format(problem=advice[1]), file=sys.stderr)
 
     summary = run_summary(result, config, args.dataset)
     try:
         if args.save:
-            write_output(args.save, "checkpoint", result.checkpoint)
+            write_output(args.save, _("checkpoint"), result.checkpoint)
         if args.json_summary:
-            write_output(args.json_summary, "summary", (json.dumps(summary, indent=2) + "\n").encode())
+            write_output(args.json_summary, _("summary"), (json.dumps(summary, indent=2) + "\n").encode())
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
     return 0
 

@@ -14,8 +14,10 @@ and lr 10 at 8.5 (too large); lr 0.01 to 1 gets no advice.
 from __future__ import annotations
 
 import math
+from gettext import NullTranslations
 from typing import Sequence
 
+from .i18n import ENGLISH
 from .train import TrainConfig
 
 CHANCE_COST = math.log(10)  # 2.302585: the cost of guessing each digit with probability 1/10
@@ -24,31 +26,39 @@ RISE = 1.10                 # a cost more than 10% above the previous epoch's: n
 HARDLY_BELOW_CHANCE = 0.9   # a run ending above 0.9 x CHANCE_COST learned next to nothing
 
 
-def lr_advice(config: TrainConfig, costs: Sequence[float], status: str) -> tuple[str, str] | None:
-    """(level, message) when the costs say the learning rate was wrong, else None.
+def lr_advice(config: TrainConfig, costs: Sequence[float], status: str,
+              words: NullTranslations = ENGLISH) -> tuple[str, str] | None:
+    """(level, message) when the costs say the learning rate was wrong, else None; the message in the language
+    of ``words`` (a gettext catalog of :mod:`mnist_core.i18n`'s domain).
 
     ``level`` is ``error`` for a training that diverged, ``warning`` for one that completed with a
     learning rate probably too large or too small; runs stopped early or failed get None (their costs
     tell too little), as do runs that learned as they should.
     """
-    lr, model = f"{config.lr:g}", f"{config.model} with {config.optimizer}"
+    _ = words.gettext
+    said = dict(lr=f"{config.lr:g}", model=config.model, optimizer=config.optimizer, chance=f"{CHANCE_COST:.2f}")
     if status == "diverged" or any(not math.isfinite(c) for c in costs):
-        return ("error", f"Training diverged: the cost became {costs[-1]} in epoch {len(costs)}. "
-                         f"The learning rate {lr} is too large for {model}; try one ten times smaller.")
+        return ("error", _("Training diverged: the cost became {cost} in epoch {epoch}. The learning rate {lr} is "
+                           "too large for {model} with {optimizer}; try one ten times smaller.").format(
+            cost=costs[-1], epoch=len(costs), **said))
     if status != "completed" or not costs:
         return None
     for epoch, (before, after) in enumerate(zip(costs, costs[1:]), start=2):
         if after > RISE * before:
-            return ("warning", f"The cost rose from {before:.3g} to {after:.3g} in epoch {epoch}: the "
-                               f"learning rate {lr} is probably too large for {model} (its steps "
-                               "overshoot); try one ten times smaller.")
+            return ("warning", _("The cost rose from {before} to {after} in epoch {epoch}: the learning rate {lr} "
+                                 "is probably too large for {model} with {optimizer} (its steps overshoot); try "
+                                 "one ten times smaller.").format(
+                before=f"{before:.3g}", after=f"{after:.3g}", epoch=epoch, **said))
     if costs[0] > FAR_ABOVE_CHANCE * CHANCE_COST:
-        return ("warning", f"The cost of the first epoch was {costs[0]:.3g}, far above {CHANCE_COST:.2f}, "
-                           f"what guessing at random costs: the learning rate {lr} is probably too large "
-                           f"for {model}; try one ten times smaller.")
+        return ("warning", _("The cost of the first epoch was {cost}, far above {chance}, what guessing at random "
+                             "costs: the learning rate {lr} is probably too large for {model} with {optimizer}; "
+                             "try one ten times smaller.").format(cost=f"{costs[0]:.3g}", **said))
     if costs[-1] > HARDLY_BELOW_CHANCE * CHANCE_COST:
-        where = "above" if costs[-1] > CHANCE_COST else "hardly below"
-        return ("warning", f"The cost ended at {costs[-1]:.3g}, {where} {CHANCE_COST:.2f}, what guessing at "
-                           f"random costs: the learning rate {lr} is probably too small for {model} (the "
-                           "weights barely moved); try one ten times larger.")
+        message = (_("The cost ended at {cost}, above {chance}, what guessing at random costs: the learning rate {lr} "
+                   "is probably too small for {model} with {optimizer} (the weights barely moved); try one ten "
+                   "times larger.") if costs[-1] > CHANCE_COST else
+                 _("The cost ended at {cost}, hardly below {chance}, what guessing at random costs: the learning "
+                   "rate {lr} is probably too small for {model} with {optimizer} (the weights barely moved); try "
+                   "one ten times larger."))
+        return ("warning", message.format(cost=f"{costs[-1]:.3g}", **said))
     return None

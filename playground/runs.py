@@ -13,11 +13,13 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from gettext import NullTranslations
 
 from playground.owner import is_gone
 from playground.store import ELSEWHERE, ENDED, SHIPPED_MODEL, StoredRun
 from mnist_core import EvalResult, TrainConfig
 from mnist_core.advice import lr_advice
+from mnist_core.i18n import ENGLISH, N_
 from mnist_core.export import export_onnx
 from mnist_core.summary import curves_csv as summary_csv
 from mnist_core.jobs import Job
@@ -99,14 +101,14 @@ class Run:
 
     @property
     def worker(self) -> str:
-        """Who trained it, in words for the page ("" when not known); the worker's own name (host, pid, thread)
-        stays in the store and the log."""
+        """Who trained it, in words for the page ("" when not known; marked for the catalog, the page translates
+        it); the worker's own name (host, pid, thread) stays in the store and the log."""
         name = self.job.snapshot().worker if self.job is not None else self.stored.worker
         if not name:
             return ""
         if "Ray" in name:  # mnist_ray names its workers "…, Ray node …"
-            return "a Ray worker"
-        return "this server" if self.here else "another server"
+            return N_("a Ray worker")
+        return N_("this server") if self.here else N_("another server")
 
     @property
     def model(self) -> nn.Module | None:
@@ -156,15 +158,18 @@ def is_orphaned(stored: StoredRun, live: bool, now: datetime) -> bool:
     return stale or (stored.owner is not None and is_gone(stored.owner))
 
 
-def fine_tune_of(run: Run) -> str | None:
+def fine_tune_of(run: Run, words: NullTranslations = ENGLISH) -> str | None:
     """What a fine-tune was made from, in words ("fine-tune of run #3 on your handwriting"); None for a training.
-    Its settings (a small learning rate, one epoch) are the fine-tune's, never the learner's: this says it instead."""
+    Its settings (a small learning rate, one epoch) are the fine-tune's, never the learner's: this says it instead.
+    ``words``: the language's catalog (gettext)."""
+    _ = words.gettext
     if run.tuned_from is None:
         return None
     if run.tuned_from == ELSEWHERE:
-        return "fine-tune on handwriting"  # a copy: the source is its owner's run, the hand theirs
-    source = "the shipped model" if run.tuned_from == SHIPPED_MODEL else f"run #{run.tuned_from}"
-    return f"fine-tune of {source} on your handwriting"
+        return _("fine-tune on handwriting")  # a copy: the source is its owner's run, the hand theirs
+    if run.tuned_from == SHIPPED_MODEL:
+        return _("fine-tune of the shipped model on your handwriting")
+    return _("fine-tune of run #{number} on your handwriting").format(number=run.tuned_from)
 
 
 def differing(runs: list[Run]) -> list[str]:
@@ -176,20 +181,22 @@ def differing(runs: list[Run]) -> list[str]:
     return [k for k in SHOWN_FIELDS if len({r.settings()[k] for r in runs}) > 1] or ["seed"]
 
 
-def label(run: Run, keys: list[str]) -> str:
-    """``#N`` and the settings of ``keys``, or what the run fine-tuned."""
-    if (what := fine_tune_of(run)) is not None:
+def label(run: Run, keys: list[str], words: NullTranslations = ENGLISH) -> str:
+    """``#N`` and the settings of ``keys`` (the code's names, in every language), or what the run fine-tuned."""
+    if (what := fine_tune_of(run, words)) is not None:
         return f"#{run.number} {what}"
     parts = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.settings().items() if k in keys]
     return f"#{run.number} " + ", ".join(parts)
 
 
-def advice(run: Run) -> tuple[str, str] | None:
+def advice(run: Run, words: NullTranslations = ENGLISH,
+           core_words: NullTranslations = ENGLISH) -> tuple[str, str] | None:
     """(level, message) for a run that went wrong, in words a learner can act on (the learning rate's part is
-    mnist_core.advice's, which the CLI says too)."""
+    mnist_core.advice's, which the CLI says too, in mnist_core's catalog ``core_words``)."""
     if run.status == "failed":
-        return ("error", f"Run #{run.number} failed: {run.message}")
-    return lr_advice(run.config, run.costs, run.status)
+        return ("error", words.gettext("Run #{number} failed: {problem}").format(number=run.number,
+                                                                                   problem=run.message))
+    return lr_advice(run.config, run.costs, run.status, core_words)
 
 
 def curves_csv(run: Run) -> str:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from gettext import NullTranslations
 
 import numpy as np
 from torch import nn
@@ -72,10 +73,15 @@ class Workspace:
     """A visitor's actions, on their state (a :class:`Visitor`, or anything with its fields) and the server's parts:
     ``store`` opens the run store (StoreUnavailable while it cannot), ``live`` holds the trainings this server
     process runs by run id, ``stored_model`` rebuilds a stored run's model, ``unsaved`` holds the ids of ended
-    runs whose result the store has not taken yet (their recorders keep trying)."""
+    runs whose result the store has not taken yet (their recorders keep trying). ``words``: the visitor's
+    language's catalog (gettext), English by default; taken as an argument so that playground never needs to
+    know where a visitor's language comes from."""
 
     def __init__(self, visitor: Visitor, store: Callable[[], RunStore], live: dict[int, Job],
-                 stored_model: Callable[[int], nn.Module | None], unsaved: set[int] | None = None):
+                 stored_model: Callable[[int], nn.Module | None], unsaved: set[int] | None = None,
+                 words: NullTranslations | None = None):
+        self.words = words or NullTranslations()
+        self._ = self.words.gettext
         self.visitor = visitor
         self.store = store
         self.live = live
@@ -90,7 +96,8 @@ class Workspace:
         try:
             kept_days()
         except ValueError as exc:
-            notices.append(Notice("error", f"{exc}; unseen workspaces are kept {KEEP_DAYS} days."))
+            notices.append(Notice("error", self._("{problem}; unseen workspaces are kept {days} days.").format(
+                problem=exc, days=KEEP_DAYS)))
         notices += self.open_shared(token)
         if self.visitor.shared is None:
             notices += self.open_workspace(ws)
@@ -107,11 +114,12 @@ class Workspace:
         try:
             store = self.store()
             if not RunStore.valid_id(ws):
-                notices.append(Notice("warning", "The address's workspace id is not valid; here is a new, empty "
-                                                 "workspace."))
+                notices.append(Notice("warning", self._("The address's workspace id is not valid; here is a new, "
+                                                        "empty workspace.")))
             elif not store.has_workspace(ws):
-                notices.append(Notice("warning", f"No workspace {plain(ws)} here (workspaces unseen for "
-                                                 f"{keep_days()} days are removed); here is a new, empty workspace."))
+                notices.append(Notice("warning", self._(
+                    "No workspace {id} here (workspaces unseen for {days} days are removed); here is a new, empty "
+                    "workspace.").format(id=plain(ws), days=keep_days())))
             else:
                 store.touch(ws)
                 self.visitor.examples = store.examples(ws)
@@ -120,8 +128,8 @@ class Workspace:
             _unavailable("opening a workspace", exc)
             self.visitor.unread["ws"] = ws  # the address keeps it, for a reload once the store is back
             self.visitor.store_down = True
-            notices.append(Notice("error", "The run store is unavailable right now: runs are kept in this browser "
-                                           "tab only."))
+            notices.append(Notice("error", self._("The run store is unavailable right now: runs are kept in this "
+                                                  "browser tab only.")))
         return notices
 
     def open_viewers_workspace(self, ws: str | None) -> list[Notice]:
@@ -136,8 +144,8 @@ class Workspace:
         except StoreUnavailable as exc:
             _unavailable("opening a viewer's workspace", exc)
             return []
-        return [Notice("warning", "The address's workspace id names no workspace here; Copy to my workspace will "
-                                  "make you a new one.")]
+        return [Notice("warning", self._("The address's workspace id names no workspace here; Copy to my "
+                                         "workspace will make you a new one."))]
 
     def open_shared(self, token: str | None) -> list[Notice]:
         """The run a share link names, read-only (none, saying why, when the link is bad or the run damaged)."""
@@ -149,13 +157,15 @@ class Workspace:
         except StoreUnavailable as exc:
             _unavailable("opening a share link", exc)
             self.visitor.unread["run"] = token  # the address keeps it, for a reload once the store is back
-            return [Notice("error", "The shared run cannot be read now: the run store is unavailable right now.")]
+            return [Notice("error", self._("The shared run cannot be read now: the run store is unavailable right "
+                                           "now."))]
         if stored is None:
-            return [Notice("warning", "This share link names no run: it may have been mistyped, or its owner "
-                                      "removed the run. Here is the page as new.")]
+            return [Notice("warning", self._("This share link names no run: it may have been mistyped, or its "
+                                             "owner removed the run. Here is the page as new."))]
         run = self.as_run(stored)
         if stored.damaged or not self._model_loads(run):
-            return [Notice("warning", "This shared run is damaged and cannot be shown. Here is the page as new.")]
+            return [Notice("warning", self._("This shared run is damaged and cannot be shown. Here is the page as "
+                                             "new."))]
         self.visitor.shared = run
         return []
 
@@ -186,8 +196,8 @@ class Workspace:
                 runs = [self.as_run(s, now) for s in stored]
             except StoreUnavailable as exc:
                 _unavailable("reading a workspace", exc)
-                notices.append(Notice("error", "The run store is unavailable right now: showing the runs this tab "
-                                               "last read."))
+                notices.append(Notice("error", self._("The run store is unavailable right now: showing the runs "
+                                                      "this tab last read.")))
                 runs = [r for r in visitor.run_list if r.id is not None]
         visitor.run_list = runs + visitor.offline
         return notices
@@ -197,7 +207,8 @@ class Workspace:
         new = [s for s in found if s.id not in self.visitor.damaged]
         self.visitor.damaged |= {s.id for s in new}
         self.visitor.run_list = [r for r in self.visitor.run_list if r.id not in self.visitor.damaged]
-        return [Notice("warning", f"Run #{s.number} is damaged and cannot be shown.", lasting=True) for s in new]
+        return [Notice("warning", self._("Run #{number} is damaged and cannot be shown.").format(number=s.number),
+                       lasting=True) for s in new]
 
     def _mark_orphans(self, store: RunStore, stored: list[StoredRun], now: datetime) -> None:
         orphans = [s for s in stored if is_orphaned(s, s.id in self.live, now)]
@@ -247,8 +258,8 @@ class Workspace:
             _unavailable("adding a run", exc)
             run = Run(max([r.number for r in visitor.run_list], default=0) + 1, job, tuned_from=tuned_from)
             visitor.offline.append(run)
-            notices.append(Notice("warning", f"The run store is unavailable right now: run #{run.number} is kept "
-                                             "in this browser tab only."))
+            notices.append(Notice("warning", self._("The run store is unavailable right now: run #{number} is "
+                                                    "kept in this browser tab only.").format(number=run.number)))
         else:
             visitor.ws = stored.workspace
             self.live[stored.id] = job
@@ -262,8 +273,9 @@ class Workspace:
     def _let_go(self, numbers: list[int]) -> list[Notice]:
         visitor = self.visitor
         visitor.run_list = [r for r in visitor.run_list if r.id is None or r.number not in numbers]
-        return [Notice("info", f"Run #{number} was let go: a workspace keeps at most {MAX_RUNS} runs (the oldest "
-                               "unshared ones go first).", lasting=True) for number in numbers]
+        return [Notice("info", self._("Run #{number} was let go: a workspace keeps at most {most} runs (the "
+                                      "oldest unshared ones go first).").format(number=number, most=MAX_RUNS),
+                       lasting=True) for number in numbers]
 
     def remove_run(self, number: int) -> list[Notice]:
         """Remove run ``number`` (stopping it first when it still trains)."""
@@ -277,8 +289,8 @@ class Workspace:
                         self.store().remove_run(visitor.ws, number)
                     except StoreUnavailable as exc:
                         _unavailable("removing a run", exc)
-                        return [Notice("error", f"Run #{number} could not be removed now: the run store is "
-                                                "unavailable right now.")]
+                        return [Notice("error", self._("Run #{number} could not be removed now: the run store "
+                                                       "is unavailable right now.").format(number=number))]
         visitor.offline = [r for r in visitor.offline if r.number != number]
         visitor.run_list = [r for r in visitor.run_list if r.number != number]
         return []
@@ -290,12 +302,14 @@ class Workspace:
             token = self.store().share(self.visitor.ws, number)
         except StoreUnavailable as exc:
             _unavailable("sharing a run", exc)
-            return [Notice("error", f"Run #{number} cannot be shared now: the run store is unavailable right now.")]
+            return [Notice("error", self._("Run #{number} cannot be shared now: the run store is unavailable "
+                                           "right now.").format(number=number))]
         except UnknownWorkspace:
-            return [Notice("warning", f"Run #{number} is no longer in this workspace (removed in another tab?).")]
+            return [self._gone(number)]
         except TooManyShared:
-            return [Notice("warning", f"Run #{number} cannot be shared: this workspace shares {MAX_SHARED} runs "
-                                      "already, the most it may. Unshare one of them first.")]
+            return [Notice("warning", self._("Run #{number} cannot be shared: this workspace shares {most} runs "
+                                             "already, the most it may. Unshare one of them first.").format(
+                number=number, most=MAX_SHARED))]
         self.visitor.share_links[number] = f"{base_url}/?run={token}"
         return []
 
@@ -305,15 +319,19 @@ class Workspace:
             self.store().unshare(self.visitor.ws, number)
         except StoreUnavailable as exc:
             _unavailable("unsharing a run", exc)
-            return [Notice("error", f"Run #{number} cannot be unshared now: the run store is unavailable right "
-                                    "now.")]
+            return [Notice("error", self._("Run #{number} cannot be unshared now: the run store is unavailable "
+                                           "right now.").format(number=number))]
         except UnknownWorkspace:
-            return [Notice("warning", f"Run #{number} is no longer in this workspace (removed in another tab?).")]
+            return [self._gone(number)]
         self.visitor.share_links.pop(number, None)
         for run in self.visitor.run_list:
             if run.number == number and run.stored is not None:
                 run.stored = replace(run.stored, share_token=None)
-        return [Notice("success", f"Run #{number}'s share link no longer works.")]
+        return [Notice("success", self._("Run #{number}'s share link no longer works.").format(number=number))]
+
+    def _gone(self, number: int) -> Notice:
+        return Notice("warning", self._("Run #{number} is no longer in this workspace (removed in another "
+                                        "tab?).").format(number=number))
 
     def copy_shared(self) -> list[Notice]:
         """Copy the shared run on show into the visitor's workspace (made here for a viewer without one, only
@@ -323,21 +341,24 @@ class Workspace:
             copy, let_go = self.store().copy_to_workspace(visitor.shared.stored.share_token, visitor.ws)
         except StoreUnavailable as exc:
             _unavailable("copying a shared run", exc)
-            return [Notice("error", "The run cannot be copied now: the run store is unavailable right now.")]
+            return [Notice("error", self._("The run cannot be copied now: the run store is unavailable right "
+                                           "now."))]
         except AlreadyCopied as already:
             visitor.shared = None
-            return [Notice("info", f"This run is in your workspace already, as run #{already.number}.")]
+            return [Notice("info", self._("This run is in your workspace already, as run #{number}.").format(
+                number=already.number))]
         except UnknownWorkspace:  # its owner removed it meanwhile
             copy, let_go = None, []
         visitor.shared = None
         if copy is None:
-            notices = [Notice("warning", "This run was removed by its owner after you opened it: there is nothing "
-                                         "to copy. " + ("Here is your workspace." if visitor.ws else
-                                                        "Here is the page as new."))]
-            return notices
+            return [Notice("warning", self._("This run was removed by its owner after you opened it: there is "
+                                             "nothing to copy. Here is your workspace.") if visitor.ws else
+                           self._("This run was removed by its owner after you opened it: there is nothing to "
+                                  "copy. Here is the page as new."))]
         visitor.ws = copy.workspace
         self.visitor.examples = self.visitor.examples or self._examples_of(copy.workspace)
-        return [Notice("success", f"Copied into your workspace as run #{copy.number}."), *self._let_go(let_go)]
+        copied = self._("Copied into your workspace as run #{number}.").format(number=copy.number)
+        return [Notice("success", copied), *self._let_go(let_go)]
 
     def _examples_of(self, ws: str) -> list:
         try:
@@ -357,23 +378,28 @@ class Workspace:
         for run in [r for r in visitor.run_list if r.done and not r.costs]:
             notices += self.remove_run(run.number)  # what it has to say stays on show until the next training
             if run.status == "failed":
-                notices.append(Notice("error", f"Run #{run.number} failed: {run.message}", lasting=True))
+                notices.append(Notice("error", self._("Run #{number} failed: {problem}").format(
+                    number=run.number, problem=run.message), lasting=True))
             elif run.status == "interrupted":
                 lost += 1
             else:
-                notices.append(Notice("info", f"Run #{run.number} was stopped before its first epoch ended; there "
-                                              "is nothing to keep.", lasting=True))
+                notices.append(Notice("info", self._("Run #{number} was stopped before its first epoch ended; "
+                                                     "there is nothing to keep.").format(number=run.number),
+                                      lasting=True))
         if lost:
-            notices.append(Notice("info", f"{lost} training{'s were' if lost > 1 else ' was'} lost when the server "
-                                          "restarted before finishing an epoch; train again for a model.",
-                                  lasting=True))
+            notices.append(Notice("info", self.words.ngettext(
+                "{count} training was lost when the server restarted before finishing an epoch; train again for "
+                "a model.",
+                "{count} trainings were lost when the server restarted before finishing an epoch; train again "
+                "for a model.", lost).format(count=lost), lasting=True))
         while (run := self.latest_finished()) is not None and not self._model_loads(run):  # the page needs it
             notices += self._damaged([run])
         for run in visitor.run_list:
             if run.status == "unsaved":
-                notices.append(Notice("error", f"Run #{run.number} could not be saved: download it now (Compare "
-                                               "runs, Download). This server keeps it only until it stops."
-                                      if run.has_model else f"Run #{run.number} could not be saved."))
+                unsaved = (self._("Run #{number} could not be saved: download it now (Compare runs, Download). "
+                                  "This server keeps it only until it stops.") if run.has_model else
+                           self._("Run #{number} could not be saved."))
+                notices.append(Notice("error", unsaved.format(number=run.number)))
         visitor.seen_done = {r.number for r in visitor.run_list if r.done}
         return len(visitor.seen_done) < len(visitor.run_list), notices
 
@@ -386,7 +412,8 @@ class Workspace:
         images, labels = list(images)[:room], [int(x) for x in list(labels)[:room]]
         notices = []
         if not images:
-            return [Notice("warning", f"A workspace keeps at most {MAX_EXAMPLES} examples: undo some first.")]
+            return [Notice("warning", self._("A workspace keeps at most {most} examples: undo some first.").format(
+                most=MAX_EXAMPLES))]
         try:
             if visitor.store_down:
                 raise StoreUnavailable("the workspace in the address could not be read")
@@ -394,8 +421,8 @@ class Workspace:
         except StoreUnavailable as exc:
             _unavailable("keeping drawn examples", exc)
             ws, ids = visitor.ws, [None] * len(images)
-            notices.append(Notice("warning", "The run store is unavailable right now: your drawings are kept in "
-                                             "this browser tab only."))
+            notices.append(Notice("warning", self._("The run store is unavailable right now: your drawings are kept "
+                                                    "in this browser tab only.")))
         visitor.ws = ws
         visitor.examples += [(i, np.asarray(image, np.uint8), label) for i, image, label in zip(ids, images, labels)]
         return notices
@@ -411,8 +438,8 @@ class Workspace:
                 self.store().remove_example(visitor.ws, example_id)
             except StoreUnavailable as exc:
                 _unavailable("removing a drawn example", exc)
-                return [Notice("error", "The example could not be removed now: the run store is unavailable right "
-                                        "now.")]
+                return [Notice("error", self._("The example could not be removed now: the run store is "
+                                               "unavailable right now."))]
         visitor.examples.pop()
         return []
 
@@ -422,15 +449,22 @@ class Workspace:
             images, labels = load_examples(file)
         except Exception as exc:  # a visitor's file may make the reader raise anything: a message, never a trace
             log.info("a handwriting file was refused: %r", exc)
-            why = f": {plain(str(exc))}" if isinstance(exc, ValueError) else ""
-            return [Notice("warning", f"{plain(name)} cannot be read as your digits (a .npz downloaded from this "
-                                      f"page){why}")]
+            cannot = self._("{name} cannot be read as your digits (a .npz downloaded from this page)").format(
+                name=plain(name))
+            if isinstance(exc, ValueError):
+                cannot = self._("{refusal}: {why}").format(refusal=cannot, why=plain(str(exc)))
+            return [Notice("warning", cannot)]
         before = len(self.visitor.examples)
         notices = self.add_examples(images, labels)
         added = len(self.visitor.examples) - before
         if added:
-            more = f" (the first {added} of {len(labels)}: a workspace keeps at most {MAX_EXAMPLES})" \
-                if added < len(labels) else ""
-            notices.insert(0, Notice("success", f"Added {added} example{'s' if added != 1 else ''} from "
-                                                f"{plain(name)}{more}."))
+            said = self.words.ngettext("Added {count} example from {name}.", "Added {count} examples from {name}.",
+                                       added).format(count=added, name=plain(name))
+            if added < len(labels):
+                said = self.words.ngettext(
+                    "Added {count} example from {name} (the first {count} of {total}: a workspace keeps at most "
+                    "{most}).",
+                    "Added {count} examples from {name} (the first {count} of {total}: a workspace keeps at most "
+                    "{most}).", added).format(count=added, total=len(labels), name=plain(name), most=MAX_EXAMPLES)
+            notices.insert(0, Notice("success", said))
         return notices

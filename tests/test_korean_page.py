@@ -1,0 +1,139 @@
+"""The page in Korean (AppTest): it trains and shows its results with no English word of the page's left; the
+language comes from the address, else the browser, and switching it keeps the settings and the runs."""
+
+import json
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+from streamlit.runtime.context import ContextProxy
+from streamlit.testing.v1 import AppTest
+
+from helpers import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+CATALOG = ROOT / "dashboard" / "locale" / "ko" / "LC_MESSAGES" / "dashboard.po"
+WIDGETS = ("button", "download_button", "selectbox", "select_slider", "slider", "number_input", "checkbox", "radio",
+           "multiselect", "file_uploader", "expander", "metric", "segmented_control")
+
+
+def english_words() -> tuple[set[str], set[str]]:
+    """The page's English: whole labels (one word, no value in them: "Train", "Seed") and the phrases of two
+    words or more between a message's placeholders ("the tutorial's known accuracy")."""
+    with open(CATALOG, "rb") as f:
+        messages = [m for m in read_po(f) if m.id]
+    labels, phrases = set(), set()
+    for message in messages:
+        for text in message.id if isinstance(message.id, tuple) else (message.id,):
+            if "{" not in text and " " not in text:
+                labels.add(text)
+            for part in re.split(r"\{[^}]*\}|\*\*|<br>|%\{[^}]*\}", text):
+                part = part.strip(" ,.:;()…*#→·")
+                if len(part.split()) >= 2:
+                    phrases.add(part)
+    return labels, phrases
+
+
+def shown(at) -> list[str]:
+    """Every text the page shows: headings, text, notices, widgets' labels, options and help, metrics, image
+    captions, chart titles, axes and legends, table headers."""
+    texts = []
+    for kind in ("title", "header", "subheader", "caption", "markdown", "info", "warning", "error", "success"):
+        texts += [el.value for el in at.get(kind)]
+    for kind in WIDGETS:
+        for el in at.get(kind):
+            proto = el.proto
+            texts += [getattr(proto, name, "") for name in ("label", "help", "placeholder", "body")]
+            texts += list(getattr(el, "options", []) or [])
+    for el in at.metric:
+        texts += [el.value, el.proto.delta]
+    for el in at.get("image"):
+        texts += [img.caption for img in el.proto.imgs]
+    for el in at.get("progress"):
+        texts.append(el.proto.text)
+    for el in at.dataframe:
+        texts += [str(c) for c in el.value.columns]
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        layout = fig["layout"]
+        texts.append(json.dumps(layout.get("title", ""), ensure_ascii=False))
+        texts += [json.dumps(layout[k].get("title", ""), ensure_ascii=False) for k in layout if k[1:5] == "axis"]
+        texts += [a.get("text", "") for a in layout.get("annotations", [])]
+        texts += [t.get("name", "") + t.get("hovertemplate", "") for t in fig["data"]]
+    return [t for t in texts if t]
+
+
+def english_left(at) -> list[str]:
+    labels, phrases = english_words()
+    texts = shown(at)
+    joined = "\n".join(texts)
+    return sorted({t for t in texts if t in labels} | {p for p in phrases if p in joined})
+
+
+def settle(at):
+    for run in at.session_state.run_list:
+        assert run.job is None or run.job.wait(180)
+    at.run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def page(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+
+    def open_page(**address):
+        at = AppTest.from_file(APP, default_timeout=180)
+        for key, value in address.items():
+            at.query_params[key] = value
+        at.run()
+        assert not at.exception
+        return at
+    return open_page
+
+
+def test_the_korean_page_trains_shows_its_results_and_no_english_word_of_the_page_remains(page):
+    at = page(lang="ko", epochs="1")
+    assert at.button(key="train").label == "학습"
+    at.button(key="train").click().run()
+    settle(at)
+    assert [m.label for m in at.metric][:3] == ["테스트 정확도", "학습 시간", "장치"]
+    assert at.metric[0].value.endswith("%") and at.metric[1].value.endswith("초")
+    assert at.metric[0].proto.delta[0] in "+-"  # Streamlit draws the arrow by the delta's first character
+    assert "실행 #1의 오답" in [h.value for h in at.subheader]
+    assert "에포크 1번은 이미지 60,000장" in "\n".join(c.value for c in at.caption)  # Babel's grouping
+    assert english_left(at) == []
+
+
+def test_the_list_of_english_words_finds_the_english_page(page):
+    """The check above is only as good as its list: on the English page it finds the page's words."""
+    at = page(epochs="1")
+    left = english_left(at)
+    assert {"Train", "Seed", "Experiment", "Training, live"} <= set(left)
+
+
+def test_switching_language_keeps_the_settings_and_the_runs(page):
+    at = page(epochs="1", lr="0.5")
+    at.button(key="train").click().run()
+    settle(at)
+    at.segmented_control(key="lang").set_value("ko").run()
+    assert not at.exception
+    assert (at.session_state.lr, at.session_state.epochs) == (0.5, 1)
+    assert len(at.session_state.run_list) == 1
+    assert at.query_params["lang"] == "ko" and at.query_params["lr"] == "0.5"
+    assert "실행 #1의 오답" in [h.value for h in at.subheader]
+    assert english_left(at) == []
+    at.segmented_control(key="lang").set_value("en").run()  # and back: the address keeps the choice
+    assert at.query_params["lang"] == "en" and at.button(key="train").label == "Train"
+
+
+def test_a_first_visit_takes_the_browsers_language_and_the_address_overrides_it(page, monkeypatch):
+    monkeypatch.setattr(ContextProxy, "locale", property(lambda self: "ko-KR"))
+    at = page()
+    assert at.session_state.lang == "ko" and at.button(key="train").label == "학습"
+    assert at.query_params["lang"] == "ko"  # a link shared from here opens in Korean
+    at = page(lang="en")  # a shared link keeps its language
+    assert at.button(key="train").label == "Train"
+    monkeypatch.setattr(ContextProxy, "locale", property(lambda self: "en-US"))
+    at = page()
+    assert at.session_state.lang == "en" and "lang" not in at.query_params  # the address as it always was
