@@ -9,6 +9,13 @@ import pytest
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, real_mnist
 
+# pytest.ini's two workers share two cores: one torch thread each, in the workers and in the CLI runs and
+# servers they start, so that no thread spins waiting for a core the other worker holds.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 # Every Ray of the tests is on the loopback address; Ray reads this setting when it is imported (by a Ray
 # test module, at collection), so it is in place before.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

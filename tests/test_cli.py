@@ -112,8 +112,8 @@ def test_preset_flag():
     assert config.model == "cnn" and config.augment and config.width == 32 and config.epochs == 3
 
 
-def test_a_learning_rate_too_small_is_a_warning_on_stderr_only(mnist_root):
-    proc = run_cli("--data-dir", str(mnist_root), "--lr", "0.0001", "--epochs", "1")
+def test_a_learning_rate_too_small_is_a_warning_on_stderr_only(mnist_root, capsys):
+    proc = run_main(capsys, "--data-dir", str(mnist_root), "--lr", "0.0001", "--epochs", "1")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and re.fullmatch(r"Epoch: 001 cost = 2\.\d{9}", lines[0])

@@ -72,7 +72,7 @@ def test_a_truncated_gz_leaves_no_partial_file(mnist_root, tmp_path, offline):
             load_mnist(tmp_path)
         assert not (raw / "train-images-idx3-ubyte").exists()
         assert not [p for p in raw.iterdir() if "partial" in p.name]
-    gz.write_bytes(gzip.compress((mnist_root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes()))
+    gz.write_bytes(gzip.compress((mnist_root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes(), compresslevel=1))
     assert load_mnist(tmp_path).train_images.shape == (60000, 28, 28)
 
 

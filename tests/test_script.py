@@ -200,23 +200,23 @@ def test_the_tutorials_script_trains_like_mnist_core(mnist_root, mnist, tmp_path
     assert not (tmp_path / "MNIST_data").exists()  # data_root pointed at the existing files: nothing downloaded
 
 
-def test_the_notebook_runs_and_prints_the_accuracy(mnist_root, tmp_path):
+def test_the_notebook_is_the_scripts_steps_in_order_each_explained(mnist_root):
+    """The notebook's code cells are the script's steps, in order and nothing else, so the script's run above
+    is the notebook's run (a Jupyter kernel would add half a minute to the suite and prove nothing more)."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    _, script = tutorial_one_epoch(mnist_root)
-    written = notebook_for(TrainConfig(epochs=1, device="cpu"))
+    config = TrainConfig(epochs=1, device="cpu")
+    written = notebook_for(config)
     assert written == notebook_for(TrainConfig(epochs=1, device="cpu"))  # the same settings, the same file
     notebook = nbformat.reads(written.decode(), as_version=4)
+    nbformat.validate(notebook)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     assert [c.cell_type for c in notebook.cells[1::2]] == ["markdown"] * len(code_cells)  # each step explained
-    assert all(c.source in script.replace(repr(str(mnist_root)), '"MNIST_data/"') for c in code_cells)
-    for cell in code_cells:
-        cell.source = cell.source.replace('data_root = "MNIST_data/"', f"data_root = {str(mnist_root)!r}")
-    nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = "".join(o.get("text", "") for c in code_cells for o in c.outputs if o.output_type == "stream")
-    assert len(EPOCH_LINE.findall(printed)) == 1
-    assert 0.8 < float(ACCURACY_LINE.search(printed)[1]) < 0.9  # one epoch of the tutorial: about 85%
+    assert [c.source for c in code_cells] == [part.code for part in script_parts(config)]
+    script = script_for(config)
+    banners = re.findall(r"^# ---- \d+\. .* ----$", script, re.M)
+    assert len(banners) == len(code_cells)
+    assert script.split(banners[0], 1)[1].strip().startswith(code_cells[0].source.strip())
+    assert all(cell.source in script for cell in code_cells)
 
 
 def test_the_page_shows_the_code_behind_the_run(monkeypatch, tmp_path):
