@@ -59,12 +59,18 @@ def training_section(configs: list[TrainConfig]) -> None:
     st.fragment(run_every=REFRESH_SECONDS if training else None)(live)()
 
 
-def live() -> None:
+def runs_or_rerun() -> list[Run]:
+    """This visitor's runs, fresh; when one has ended, the whole page is redrawn instead."""
     runs = session.runs()
     if any(not r.done and r.job is None for r in runs):
         runs = session.load_runs()  # a run another server process trains: its news is in the store
     if any(r.done and r.number not in st.session_state.seen_done for r in runs):
-        st.rerun()  # a run has ended: redraw the whole page (compare, mistakes, drawing's model)
+        st.rerun()  # a run has ended: redraw the whole page (its result, mistakes, the drawing's model)
+    return runs
+
+
+def live() -> None:
+    runs = runs_or_rerun()
     if not runs:
         st.info("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. "
                 "With the tutorial's settings (softmax regression, SGD, learning rate 0.1, 10 epochs) "

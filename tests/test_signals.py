@@ -2,8 +2,6 @@
 
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, compare, training
@@ -163,15 +161,6 @@ def test_sweeps_are_four_runs_in_a_row_alike_but_for_the_learning_rate():
     assert compare.sweeps([*sweep[:3], fake_run(4, lr=1.0, epochs=3)]) == {}      # one setting more differs
     assert compare.sweeps([*sweep[:2], *[fake_run(n, lr=lr) for n, lr in ((5, 0.1), (6, 1.0))]]) == {}  # not in a row
     assert compare.default_charted([fake_run(0), *sweep], compare.sweeps(sweep)) == [1, 2, 3, 4]
-
-
-@pytest.fixture
-def drawn_digit(monkeypatch):
-    """A canvas that always holds a drawn stroke (the real one is a browser component)."""
-    image = np.zeros((280, 280, 4), np.uint8)
-    image[60:220, 130:150] = 255
-    canvas = SimpleNamespace(st_canvas=lambda **_: SimpleNamespace(image_data=image))
-    monkeypatch.setitem(__import__("sys").modules, "streamlit_drawable_canvas", canvas)
 
 
 def show_prediction():
