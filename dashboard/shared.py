@@ -1,4 +1,4 @@
-"""A shared run, read-only: what its owner saw (curves, numbers); the sections below use its model."""
+"""A shared run, read-only: what its owner saw (curves, numbers); the pages read drawings and photos with its model."""
 
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ def shared_section(run: Run) -> None:
         what = f"{run.config.model}, lr {format_lr(run.config.lr)}, {run.config.optimizer}"
     st.subheader(f"Shared run: {what}, {len(run.costs)} epoch{'s' if len(run.costs) != 1 else ''}")
     if session.latest_finished() is run:
-        st.info("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads it.")
+        st.info("Someone shared this run with you. Draw a digit below, or upload a photo (Your handwriting): this run's model reads it.")
     else:
         st.info(f"Someone shared this run with you. It ended without a model to show ({run.status}): here is what "
-                "it recorded; drawings and photos below are read by the shipped model.")
+                "it recorded; drawings and photos are read by the shipped model.")
     tip = advice(run)
     if tip:
         getattr(st, tip[0])(tip[1])

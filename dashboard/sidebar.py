@@ -166,7 +166,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
         else:
             st.caption("The settings and your workspace are in the page's address: bookmark it to come back to "
                        "your runs. Anyone with this address can change your runs: share runs with their Share "
-                       "link (under Compare runs), not this address.")
+                       "link (on the Runs page), not this address.")
     sync_url(settings)
     return config, train_clicked, sweep_clicked
 

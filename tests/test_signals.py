@@ -72,6 +72,28 @@ def test_the_live_chart_explains_the_cost_and_why_label_smoothing_keeps_it_high(
     assert abs(training.smoothed_cost_floor(0.1) - 0.500) < 0.001
 
 
+def show_live(runs):
+    import streamlit as st
+
+    from dashboard.training import live
+    st.session_state.run_list = runs
+    st.session_state.seen_done = {r.number for r in runs if r.done}
+    live()
+
+
+def test_the_live_chart_is_built_again_for_a_new_epoch_not_for_every_refresh(monkeypatch):
+    built, build = [], charts.live_figure
+    monkeypatch.setattr(charts, "live_figure", lambda *args: built.append(args) or build(*args))
+    runs = [fake_run(1)]
+    at = AppTest.from_function(show_live, args=(runs,), default_timeout=30)
+    at.run()
+    at.run()                                                   # a refresh with nothing new
+    assert not at.exception and len(built) == 1 and len(at.get("plotly_chart")) == 1
+    runs[0] = fake_run(1, costs=(0.6, 0.5, 0.4))               # an epoch more
+    at.run()
+    assert len(built) == 2 and list(built[-1][0]) == [0.6, 0.5, 0.4]
+
+
 def show_sidebar():
     import streamlit as st
 
