@@ -15,4 +15,6 @@ st.set_page_config(page_title="MNIST Playground", page_icon="✏️", layout="wi
 session.init_session()
 navigation.keep_settings()
 navigation.keep_address()
-st.navigation(navigation.pages(), position="top").run()
+page = st.navigation(navigation.pages(), position="top")
+st.session_state.page_path = page.url_path  # what the address has beyond the app's own (session.app_url)
+page.run()

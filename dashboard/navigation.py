@@ -33,10 +33,15 @@ def pages() -> list[st.Page]:
 
 
 def keep_settings() -> None:
-    """The sidebar's settings outlive a visit to a page without the sidebar: Streamlit drops a widget's value
-    at the end of a run that does not draw it, but keeps a value the script itself set."""
+    """The sidebar's settings outlive a visit to a page without the sidebar. Streamlit drops a widget's value
+    on a change of page and at the end of a run that does not draw it; a copy of its own (``kept_settings``)
+    puts it back, as a value the script set, which Streamlit keeps."""
+    ss = st.session_state
+    kept = ss.setdefault("kept_settings", {})
     for key in KEYS:
-        st.session_state[key] = st.session_state[key]
+        if key in ss:
+            kept[key] = ss[key]
+        ss[key] = kept[key]
 
 
 def keep_address() -> None:

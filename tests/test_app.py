@@ -8,6 +8,7 @@ import torchvision
 from streamlit.testing.v1 import AppTest
 
 from dashboard.navigation import HANDWRITING, INSIDE, RUNS, TRAIN
+from dashboard.settings import KEYS
 from helpers import ROOT, as_jpeg, number_photo
 from playground.text import plain
 
@@ -382,8 +383,11 @@ def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monk
     _, ws = finished_runs(trained("linear"))
     app = visit({"ws": ws})
     accuracy = metric(app, "Test accuracy").value
-    app.switch_page(RUNS).run().button(key="share-1").click().run()
+    app.switch_page(RUNS).run()
+    app.context["url"] = "https://demo.example/mnist/runs"     # the Runs page's address, as a browser sends it
+    app.button(key="share-1").click().run()
     link = app.session_state.share_links[1]
+    assert link.startswith("https://demo.example/mnist/?run=")  # the first page's address, not the Runs page's
     token = link.rsplit("?run=", 1)[1]
     assert app.session_state.ws not in link and any(c.value == link for c in app.code)
     viewer = visit({"run": token})
@@ -544,6 +548,25 @@ def test_the_settings_and_the_workspace_carry_over_between_pages(mnist_root, mon
         assert not app.exception and dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": ws}, page
     app.switch_page(TRAIN).run()
     assert app.sidebar.select_slider(key="lr").value == 0.5 and app.sidebar.slider(key="epochs").value == 3
+
+
+def show_kept_settings():
+    import streamlit as st
+
+    from dashboard import navigation
+    from dashboard.settings import tutorial_settings
+    if "kept_settings" not in st.session_state:
+        st.session_state.update(tutorial_settings(), lr=0.5)
+    navigation.keep_settings()
+
+
+def test_settings_dropped_by_a_change_of_page_are_put_back():
+    at = AppTest.from_function(show_kept_settings, default_timeout=30)
+    at.run()
+    for key in KEYS:                    # what Streamlit does to the sidebar's widgets on a change of page
+        del at.session_state[key]
+    at.run()
+    assert not at.exception and at.session_state.lr == 0.5 and at.session_state.model == "linear"
 
 
 def test_a_shared_runs_viewer_keeps_its_link_on_every_page_and_has_no_runs_page(mnist_root, monkeypatch):

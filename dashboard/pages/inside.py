@@ -12,8 +12,9 @@ from mnist_core import DataError
 navigation.follow_runs()
 model, source, key = classifier()
 st.caption(f"Looking inside {source}.")
-# a fragment: picking a test image or a point on the map redraws these views, not the templates below
-st.fragment(inside_section)(model, key, st.session_state.get("drawn"))
+with st.container(key="inside"):
+    # a fragment: picking a test image or a point on the map redraws these views, not the templates below
+    st.fragment(inside_section)(model, key, st.session_state.get("drawn"))
 run = session.latest_finished()
 if run is not None:
     try:
