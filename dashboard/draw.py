@@ -8,7 +8,6 @@ import streamlit as st
 from dashboard import charts
 from dashboard.i18n import _
 from dashboard.classifier import classifier
-from dashboard.inside import inside_section
 from mnist_core import predict, to_mnist
 
 CANVAS_SIDE = 280
@@ -26,13 +25,12 @@ def clear_canvas() -> None:
 
 @st.fragment
 def draw_section() -> None:
-    """Reruns alone on every stroke, so drawing never redraws the charts above."""
+    """Reruns alone on every stroke, so drawing never redraws the charts above; the drawn digit is kept for the
+    page Inside the model (dashboard/pages/inside.py), which looks inside for it."""
     st.subheader(_("Draw a digit"))
-    model, source, key = classifier()
+    model, source, _key = classifier()
     with st.container(key="draw"):
-        digit = draw_and_classify(model, source)
-    with st.container(key="inside"):
-        inside_section(model, key, digit)
+        st.session_state.drawn = draw_and_classify(model, source)
 
 
 def draw_and_classify(model, source: str) -> np.ndarray | None:

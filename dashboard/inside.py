@@ -1,8 +1,8 @@
 """Inside the model, for the digit just drawn or a test image picked on the map or from the mistakes.
 
 Every computation is a ``mnist_core.explain`` call; this module only draws.
-It runs inside the drawing fragment, so a stroke updates these views without
-redrawing the rest of the page.
+It runs on a page of its own (dashboard/pages/inside.py), for the digit drawn on
+the card's page: a stroke there never computes these views nor sends the map.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def inside_section(model, model_key: str, drawn: np.ndarray | None) -> None:
     else:
         digit = drawn
         if digit is None:
-            st.info(_("Draw a digit above to look inside the model, or choose a test image."))
+            st.info(_("Draw a digit on the Train page to look inside the model for it, or choose a test image."))
     if digit is not None:
         views(model, digit)
     with st.spinner(_("Placing {count} test digits on the model's map…").format(count=i18n.number(MAP_DIGITS))):

@@ -86,8 +86,16 @@ def remove_run(number: int) -> None:
     notify(workspace().remove_run(number))
 
 
+def app_url() -> str:
+    """The app's own address, its first page's, from whichever page asks (st.context.url ends with the page's
+    path): a share link opens the shared run there."""
+    url = (st.context.url or "").rstrip("/")
+    path = st.session_state.get("page_path")
+    return url.removesuffix(f"/{path}") if path else url
+
+
 def share_run(number: int) -> None:
-    notify(workspace().share_run(number, base_url=(st.context.url or "").rstrip("/")))
+    notify(workspace().share_run(number, base_url=app_url()))
 
 
 def unshare_run(number: int) -> None:

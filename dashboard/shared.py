@@ -1,4 +1,4 @@
-"""A shared run, read-only: what its owner saw (curves, numbers); the sections below use its model."""
+"""A shared run, read-only: what its owner saw (curves, numbers); the pages read drawings and photos with its model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from playground.store import keep_days
 
 def shared_sidebar(run: Run) -> None:
     with st.sidebar:
-        i18n.language_switch()
         st.header(_("A shared run"))
         st.caption(_("Read-only: nobody can change or remove it from this link. This link works while its owner's "
                      "workspace is kept: {days} days after its last visit.").format(days=keep_days()))
@@ -39,11 +38,11 @@ def shared_section(run: Run) -> None:
     st.subheader(ngettext("Shared run: {what}, {count} epoch", "Shared run: {what}, {count} epochs",
                           len(run.costs)).format(what=what, count=len(run.costs)))
     if session.latest_finished() is run:
-        st.info(_("Someone shared this run with you. Draw a digit or upload a photo below: this run's model reads "
-                  "it."))
+        st.info(_("Someone shared this run with you. Draw a digit below, or upload a photo (Your handwriting): "
+                  "this run's model reads it."))
     else:
         st.info(_("Someone shared this run with you. It ended without a model to show ({status}): here is what it "
-                  "recorded; drawings and photos below are read by the shipped model.").format(
+                  "recorded; drawings and photos are read by the shipped model.").format(
             status=i18n.status_word(run.status)))
     tip = advice(run, i18n.words(), i18n.core_words())
     if tip:

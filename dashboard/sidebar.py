@@ -112,7 +112,6 @@ def sync_url(settings: dict) -> None:
 def sidebar() -> tuple[TrainConfig, bool, bool]:
     """Draw the settings; return them with whether Train or the sweep was pressed."""
     with st.sidebar:
-        i18n.language_switch()
         st.header(_("Experiment"))
         st.selectbox(_("Preset"), list(PRESETS), index=None, key="preset", on_change=on_preset_change,
                      placeholder=_("Choose a preset…"),
@@ -179,7 +178,7 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
         else:
             st.caption(_("The settings and your workspace are in the page's address: bookmark it to come back to "
                          "your runs. Anyone with this address can change your runs: share runs with their Share "
-                         "link (under Compare runs), not this address."))
+                         "link (on the Runs page), not this address."))
     sync_url(settings)
     return config, train_clicked, sweep_clicked
 

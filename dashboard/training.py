@@ -60,12 +60,18 @@ def training_section(configs: list[TrainConfig]) -> None:
     st.fragment(run_every=REFRESH_SECONDS if training else None)(live)()
 
 
-def live() -> None:
+def runs_or_rerun() -> list[Run]:
+    """This visitor's runs, fresh; when one has ended, the whole page is redrawn instead."""
     runs = session.runs()
     if any(not r.done and r.job is None for r in runs):
         runs = session.load_runs()  # a run another server process trains: its news is in the store
     if any(r.done and r.number not in st.session_state.seen_done for r in runs):
-        st.rerun()  # a run has ended: redraw the whole page (compare, mistakes, drawing's model)
+        st.rerun()  # a run has ended: redraw the whole page (its result, mistakes, the drawing's model)
+    return runs
+
+
+def live() -> None:
+    runs = runs_or_rerun()
     if not runs:
         st.info(_("Choose settings in the sidebar (» at the top left on a phone) and press **Train**. "
                   "With the tutorial's settings (softmax regression, SGD, learning rate 0.1, 10 epochs) "
@@ -77,11 +83,22 @@ def live() -> None:
         progress(shown, active)
     costs = shown.costs
     if costs:
-        st.plotly_chart(charts.live_figure(costs, shown.accuracies, shown.config.epochs),
-                        width="stretch", key="live-chart")
+        st.plotly_chart(live_figure(shown), width="stretch", key="live-chart")
         st.caption(cost_explained(shown.config))
     if not active:
         outcome(shown, runs)
+
+
+def live_figure(run: Run):
+    """The live chart's figure, built again only when its run has a new epoch: most refreshes come within an
+    epoch, and building a figure takes 20-50 ms of the GIL the trainings share. Kept per visitor (and language:
+    its titles are words)."""
+    drawn = (run.number, tuple(run.costs), tuple(run.accuracies), run.config.epochs, i18n.language())
+    kept = st.session_state.get("live_figure")
+    if kept is None or kept[0] != drawn:
+        kept = st.session_state.live_figure = (drawn, charts.live_figure(run.costs, run.accuracies,
+                                                                         run.config.epochs))
+    return kept[1]
 
 
 def progress(run: Run, active: list[Run]) -> None:

@@ -65,6 +65,19 @@ def offline(monkeypatch):
     monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
 
 
+@pytest.fixture
+def drawn_digit(monkeypatch):
+    """A canvas that always holds a drawn stroke (the real one is a browser component)."""
+    import sys
+    from types import SimpleNamespace
+
+    import numpy as np
+    image = np.zeros((280, 280, 4), np.uint8)
+    image[60:220, 130:150] = 255
+    canvas = SimpleNamespace(st_canvas=lambda **_: SimpleNamespace(image_data=image))
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", canvas)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright: one per test module."""

@@ -7,6 +7,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.navigation import RUNS
 from helpers import ROOT
 from mnist_core.jobs import JobResult
 from mnist_core.jobs import thread as thread_backend
@@ -48,7 +49,7 @@ def test_the_sidebar_says_the_address_is_a_key_and_remove_asks_first(page):
     page.run()
     assert any("Anyone with this address can change your runs: share runs with their Share link" in c.value
                for c in page.sidebar.caption)
-    path, button = blocks_above(page, "remove-1")
+    path, button = blocks_above(page.switch_page(RUNS).run(), "remove-1")
     assert "popover" in path and button.label == "Remove run #1 for good"   # a second, explicit click
     button.click().run()
     assert not page.exception and page.session_state.run_list == []

@@ -7,6 +7,8 @@ import streamlit as st
 import torchvision
 from streamlit.testing.v1 import AppTest
 
+from dashboard.navigation import HANDWRITING, INSIDE, RUNS, TRAIN
+from dashboard.settings import KEYS
 from helpers import ROOT, as_jpeg, number_photo
 from playground.text import plain
 
@@ -112,20 +114,21 @@ def test_train_shows_accuracy_chart_and_a_run(app):
     assert float(metric(app, "Training time").value.split()[0]) > 0
     live = figure_titled(app, "Training")
     assert len(live["data"][0]["y"]) == 3  # one cost per epoch
-    table = app.dataframe[0].value
-    assert len(table) == 1 and table["lr"][0] == "0.5" and table["epochs"][0] == 3
     assert dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": app.session_state.ws}
+    table = app.switch_page(RUNS).run().dataframe[0].value
+    assert len(table) == 1 and table["lr"][0] == "0.5" and table["epochs"][0] == 3
     # a second run is measured against the tutorial, never against the run before it
-    app.sidebar.select_slider(key="lr").set_value(0.1)
+    app.switch_page(TRAIN).run().sidebar.select_slider(key="lr").set_value(0.1)
     press(app)
     assert "percentage points vs the tutorial" in metric(app, "Test accuracy").delta
-    assert len(app.dataframe[0].value) == 2
+    assert len(app.switch_page(RUNS).run().dataframe[0].value) == 2
 
 
 def test_learning_rate_sweep_overlays_curves(app):
     app.sidebar.slider(key="epochs").set_value(2)
     press(app, "sweep")
     assert not app.exception
+    app.switch_page(RUNS).run()
     compare = figure_titled(app, "Cost per epoch, every run")
     names = [trace["name"] for trace in compare["data"]]
     assert len(names) == 4 and all("lr=" in n for n in names)
@@ -144,6 +147,7 @@ def test_mistakes_grid_fills_and_filters(mnist_root, monkeypatch, trained):
     grid = mistake_grid(app)
     assert grid and all(img.caption.startswith("5 →") for img in grid)
     figure_titled(app, "Confusion matrix (mistakes in red)")
+    app.switch_page(INSIDE).run()
     assert any("weighted sum" in c.value for c in app.caption)  # the weight templates, as one image
     templates = [el for el in app.get("image") if any("labelled with its digit" in i.caption for i in el.proto.imgs)]
     assert len(templates) == 1
@@ -187,7 +191,7 @@ def test_query_parameters_restore_settings(mnist_root, monkeypatch):
 def test_runs_can_be_removed(mnist_root, monkeypatch, trained):
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     _, ws = finished_runs(trained("linear"), count=2)
-    app = visit({"ws": ws})
+    app = visit({"ws": ws}).switch_page(RUNS).run()
     assert len(app.dataframe[0].value) == 2
     app.button(key="remove-1").click().run()
     assert list(app.dataframe[0].value["run"]) == [2]
@@ -241,7 +245,7 @@ def test_a_link_naming_a_model_opens_its_preset(mnist_root, monkeypatch):
 
 def test_uploaded_photos_are_read_and_bad_ones_explained(app, mnist):
     good = as_jpeg(number_photo(mnist, "2024"))
-    app.file_uploader(key="photos").set_value([
+    app.switch_page(HANDWRITING).run().file_uploader(key="photos").set_value([
         ("2024.jpg", good, "image/jpeg"),
         ("notes.png", b"this is not an image", "image/png"),
         ("cut.jpg", good[:len(good) // 3], "image/jpeg"),
@@ -254,14 +258,14 @@ def test_uploaded_photos_are_read_and_bad_ones_explained(app, mnist):
     assert f"{plain('notes.png')}: not a PNG, JPEG or WebP image" in errors
     assert f"{plain('cut.jpg')}: the image could not be read" in errors
     assert f"{plain('empty.png')}: the file is empty" in errors
-    app.sidebar.slider(key="epochs").set_value(1)
+    app.switch_page(TRAIN).run().sidebar.slider(key="epochs").set_value(1)
     press(app)  # the page stays usable
     assert not app.exception and metric(app, "Test accuracy").value.endswith("%")
 
 
 def test_a_file_name_is_shown_as_text_not_markdown(app):
     name = "**bold** [link](http://127.0.0.1:9/) 1. `code` $x$.png"
-    app.file_uploader(key="photos").set_value([(name, b"not an image", "image/png")]).run()
+    app.switch_page(HANDWRITING).run().file_uploader(key="photos").set_value([(name, b"not an image", "image/png")]).run()
     assert not app.exception
     shown = [e.value for e in app.error if "not a PNG" in e.value]
     assert shown == [f"{plain(name)}: not a PNG, JPEG or WebP image."]
@@ -336,7 +340,7 @@ def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist
 def test_inside_views_for_every_model(mnist_root, monkeypatch, trained, model, view):
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     _, ws = finished_runs(trained(model))
-    app = visit({"ws": ws})
+    app = visit({"ws": ws}).switch_page(INSIDE).run()
     app.radio(key="inside_source").set_value("a test image").run()
     app.number_input(key="inside_index").set_value(8).run()              # a 5 that models often misread
     assert not app.exception
@@ -366,8 +370,10 @@ def test_the_workspace_address_shows_its_runs_in_a_new_session(mnist_root, monke
     accuracy = metric(app, "Test accuracy").value
     again = visit(dict(app.query_params))                       # a reload, a new tab, another day
     assert again.session_state.ws == app.session_state.ws
-    assert list(again.dataframe[0].value["run"]) == [1] and metric(again, "Test accuracy").value == accuracy
+    assert metric(again, "Test accuracy").value == accuracy
     assert any("Classified by run #1" in c.value for c in again.caption)   # its model reads drawings
+    again.switch_page(RUNS).run()
+    assert list(again.dataframe[0].value["run"]) == [1]
     again.button(key="remove-1").click().run()
     assert not visit(dict(app.query_params)).session_state.run_list   # removed for good
 
@@ -376,13 +382,17 @@ def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monk
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     _, ws = finished_runs(trained("linear"))
     app = visit({"ws": ws})
+    accuracy = metric(app, "Test accuracy").value
+    app.switch_page(RUNS).run()
+    app.context["url"] = "https://demo.example/mnist/runs"     # the Runs page's address, as a browser sends it
     app.button(key="share-1").click().run()
     link = app.session_state.share_links[1]
+    assert link.startswith("https://demo.example/mnist/?run=")  # the first page's address, not the Runs page's
     token = link.rsplit("?run=", 1)[1]
     assert app.session_state.ws not in link and any(c.value == link for c in app.code)
     viewer = visit({"run": token})
     assert viewer.session_state.ws is None                     # looking makes no workspace
-    assert metric(viewer, "Test accuracy").value == metric(app, "Test accuracy").value
+    assert metric(viewer, "Test accuracy").value == accuracy
     keys = {b.key for b in viewer.button}
     assert not {"train", "sweep", "remove-1", "share-1"} & keys and "copy-shared" in keys
     assert any("Classified by run #1" in c.value for c in viewer.caption)
@@ -472,7 +482,7 @@ def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, m
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     store, ws = stored_runs(2)
     token = store.share(ws, 1)
-    owner, viewer = visit({"ws": ws}), visit({"ws": "not a workspace", "run": token})
+    owner, viewer = visit({"ws": ws}).switch_page(RUNS).run(), visit({"ws": "not a workspace", "run": token})
     assert viewer.session_state.ws is None                      # a bad ws beside a share link makes none
     assert any("Copy to my workspace will make you a new one" in w.value for w in viewer.warning)
     store.remove_run(ws, 1)
@@ -523,3 +533,64 @@ def test_a_link_asking_for_hours_of_training_cannot_train(mnist_root, monkeypatc
         assert not visit(heavy).button(key="train").disabled
     finally:
         st.cache_resource.clear()
+
+
+# ------------------------------------------------------------------ the pages (dashboard.navigation)
+
+def test_the_settings_and_the_workspace_carry_over_between_pages(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    _, ws = stored_runs(1)
+    app = visit({"ws": ws, "lr": "0.5"})
+    app.sidebar.slider(key="epochs").set_value(3).run()
+    for page in (INSIDE, HANDWRITING, RUNS):
+        app.query_params.clear()                      # a change of page in the browser clears the query
+        app.switch_page(page).run()
+        assert not app.exception and dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": ws}, page
+    app.switch_page(TRAIN).run()
+    assert app.sidebar.select_slider(key="lr").value == 0.5 and app.sidebar.slider(key="epochs").value == 3
+
+
+def show_kept_settings():
+    import streamlit as st
+
+    from dashboard import navigation
+    from dashboard.settings import tutorial_settings
+    if "kept_settings" not in st.session_state:
+        st.session_state.update(tutorial_settings(), lr=0.5)
+    navigation.keep_settings()
+
+
+def test_settings_dropped_by_a_change_of_page_are_put_back():
+    at = AppTest.from_function(show_kept_settings, default_timeout=30)
+    at.run()
+    for key in KEYS:                    # what Streamlit does to the sidebar's widgets on a change of page
+        del at.session_state[key]
+    at.run()
+    assert not at.exception and at.session_state.lr == 0.5 and at.session_state.model == "linear"
+
+
+def test_a_shared_runs_viewer_keeps_its_link_on_every_page_and_has_no_runs_page(mnist_root, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    store, ws = stored_runs(1)
+    token = store.share(ws, 1)
+    viewer = visit({"run": token})
+    viewer.query_params.clear()
+    viewer.switch_page(HANDWRITING).run()
+    assert not viewer.exception and dict(viewer.query_params) == {"run": token}
+    assert [s.value for s in viewer.subheader] == ["Your own handwriting"]   # photos; teaching needs a workspace
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        viewer.switch_page(RUNS)
+
+
+def test_the_digit_drawn_on_the_card_is_looked_inside_on_its_own_page(mnist_root, monkeypatch, drawn_digit):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    at = visit({})
+    assert any(c.value.startswith("predicted digit") for c in at.caption)
+    shown = " ".join(m.value for m in at.markdown)
+    titles = [f["layout"].get("title", {}).get("text", "") for f in figures(at)]
+    assert "Attribution" not in shown and not any("map" in t for t in titles)  # a stroke: its prediction only
+    at.switch_page(INSIDE).run()
+    assert not at.exception
+    assert at.radio(key="inside_source").value == "your drawing"
+    texts = " ".join(m.value for m in at.markdown)
+    assert "Feature maps." in texts and "Attribution" in texts   # the shipped CNN, for the drawn stroke

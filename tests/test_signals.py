@@ -2,8 +2,6 @@
 
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, compare, training
@@ -72,6 +70,28 @@ def test_the_live_chart_explains_the_cost_and_why_label_smoothing_keeps_it_high(
     smoothed = training.cost_explained(TrainConfig(model="mlp", label_smoothing=0.1))
     assert "label smoothing 0.1" in smoothed and "above ~0.5" in smoothed
     assert abs(training.smoothed_cost_floor(0.1) - 0.500) < 0.001
+
+
+def show_live(runs):
+    import streamlit as st
+
+    from dashboard.training import live
+    st.session_state.run_list = runs
+    st.session_state.seen_done = {r.number for r in runs if r.done}
+    live()
+
+
+def test_the_live_chart_is_built_again_for_a_new_epoch_not_for_every_refresh(monkeypatch):
+    built, build = [], charts.live_figure
+    monkeypatch.setattr(charts, "live_figure", lambda *args: built.append(args) or build(*args))
+    runs = [fake_run(1)]
+    at = AppTest.from_function(show_live, args=(runs,), default_timeout=30)
+    at.run()
+    at.run()                                                   # a refresh with nothing new
+    assert not at.exception and len(built) == 1 and len(at.get("plotly_chart")) == 1
+    runs[0] = fake_run(1, costs=(0.6, 0.5, 0.4))               # an epoch more
+    at.run()
+    assert len(built) == 2 and list(built[-1][0]) == [0.6, 0.5, 0.4]
 
 
 def show_sidebar():
@@ -163,15 +183,6 @@ def test_sweeps_are_four_runs_in_a_row_alike_but_for_the_learning_rate():
     assert compare.sweeps([*sweep[:3], fake_run(4, lr=1.0, epochs=3)]) == {}      # one setting more differs
     assert compare.sweeps([*sweep[:2], *[fake_run(n, lr=lr) for n, lr in ((5, 0.1), (6, 1.0))]]) == {}  # not in a row
     assert compare.default_charted([fake_run(0), *sweep], compare.sweeps(sweep)) == [1, 2, 3, 4]
-
-
-@pytest.fixture
-def drawn_digit(monkeypatch):
-    """A canvas that always holds a drawn stroke (the real one is a browser component)."""
-    image = np.zeros((280, 280, 4), np.uint8)
-    image[60:220, 130:150] = 255
-    canvas = SimpleNamespace(st_canvas=lambda **_: SimpleNamespace(image_data=image))
-    monkeypatch.setitem(__import__("sys").modules, "streamlit_drawable_canvas", canvas)
 
 
 def show_prediction():
