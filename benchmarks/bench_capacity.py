@@ -37,6 +37,7 @@ import collections
 import datetime
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -162,7 +163,8 @@ class Profiler:
     def __enter__(self):
         if self.path is not None:
             self.proc = subprocess.Popen(["py-spy", "record", "--pid", str(self.server.proc.pid), "--format", "raw",
-                                          "--rate", "200", "--subprocesses", "--output", str(self.path)],
+                                          "--rate", "200", "--nonblocking",
+                                          "--subprocesses", "--output", str(self.path)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)  # py-spy attaches
         return self
@@ -198,38 +200,22 @@ def training_self(cwd: Path, runs: int, cores: str | None = None) -> dict:
     return {"cpu_s": summary([c for c, _ in pairs]), "wall_s": summary([w for _, w in pairs])}
 
 
-async def cpu_part(server: Server, reps: int, profile: Path | None) -> dict:
+async def cpu_part(server: Server, reps: int) -> dict:
+    """Server CPU per page load, per Train and per stroke, each from an idle page to the idle page after it."""
     loads, trains, stroke_costs = [], [], []
-    values = strokes()
-    async with visitor(server.url) as first:  # the cold page: MNIST, the shipped model, the caches
-        await first.open()
-        await first.click("Train", key="train")
-        await first.idle()
+    await warm_up(server)
     for i in range(reps + 1):
         async with visitor(server.url) as s:
-            with Profiler(server, profile / "page_load.txt" if profile and i == reps else None):
-                cost = await measured(server, s.open)
-            if i:
+            cost = await measured(server, s.open)
+            if i:  # the first new visitor after the warm-up still fills caches
                 loads.append(cost)
-
-            async def train():
-                await s.click("Train", key="train")
-                await s.idle()
-                if s.errors or not any("Mistakes of run #" in t for t in s.texts):
-                    raise RuntimeError(f"Train did not finish its page: {s.errors}")
-            with Profiler(server, profile / "train.txt" if profile and i == reps else None):
-                trains.append(await measured(server, train))
+            trains.append(await measured(server, lambda: train(s)))
     async with visitor(server.url) as s:
         await s.open()
-        await s.click("Train", key="train")
-        await s.idle()
+        await train(s)
         for i in range(2 * reps + 1):
-            async def stroke():
-                await s.set(values[i % len(values)], key=CANVAS_KEY)
-                await s.idle()
-            with Profiler(server, profile / "stroke.txt" if profile and i == 2 * reps else None):
-                cost = await measured(server, stroke)
-            if i:  # the first stroke loads the canvas's first views: a warm-up
+            cost = await measured(server, lambda: stroke(s, i))
+            if i:  # the first stroke builds the canvas's first views: a warm-up
                 stroke_costs.append(cost)
     idle_before = server.cpu()
     await asyncio.sleep(3.0)
@@ -238,6 +224,47 @@ async def cpu_part(server: Server, reps: int, profile: Path | None) -> dict:
     out["student_minute_s"] = round(out["page_load_s"]["median"] + 2 * out["train_s"]["median"]
                                     + 10 * out["stroke_s"]["median"], 2)
     return out
+
+
+async def profile_part(server: Server, reps: int, folder: Path) -> None:
+    """py-spy over ``reps`` of each action, one recording per action (apart from the measurements, which
+    py-spy would disturb)."""
+    await warm_up(server)
+    with Profiler(server, folder / "page_load.txt"):
+        for _ in range(reps):
+            async with visitor(server.url) as s:
+                await s.open()
+    async with visitor(server.url) as s:
+        await s.open()
+        with Profiler(server, folder / "train.txt"):
+            for _ in range(reps):
+                await train(s)
+        with Profiler(server, folder / "stroke.txt"):
+            for i in range(2 * reps):
+                await stroke(s, i)
+
+
+async def warm_up(server: Server) -> None:
+    """The cold server's first visitor: MNIST, the shipped model, the caches."""
+    async with visitor(server.url) as first:
+        await first.open()
+        await train(first)
+        await stroke(first, 0)
+
+
+async def train(s: Session) -> None:
+    await s.click("Train", key="train")
+    await s.idle()
+    if s.errors or not any("Mistakes of run #" in t for t in s.texts):
+        raise RuntimeError(f"Train did not finish its page: {s.errors}")
+
+
+async def stroke(s: Session, i: int) -> None:
+    values = strokes()
+    await s.set(values[i % len(values)], key=CANVAS_KEY)
+    await s.idle()
+    if s.errors or not s.texts:
+        raise RuntimeError(f"the stroke drew no prediction: {s.errors}")
 
 
 async def memory_part(cwd: Path, sessions: int) -> dict:
@@ -406,22 +433,34 @@ def record_strokes(cwd: Path) -> None:
 
 # the profile -----------------------------------------------------------------------------------------------------
 
-def profile_table(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
-    """From py-spy's collapsed stacks: (function, % of samples in it or below, % in it itself), the busiest
-    first by inclusive share; each function counted once per stack."""
-    inclusive, own, total = collections.Counter(), collections.Counter(), 0
+PLUMBING = ("threading.py", "runpy", "click/", "script_runner.py", "exec_code.py", "metrics_util.py",
+            "fragment.py", "bootstrap.py", "base_events.py", "events.py", "__main__.py", "process ")
+BUCKETS = (("the training (its thread)", "mnist_core/jobs/"), ("the script's runs", "ScriptRunner._run_script "),
+           ("the server's event loop (websocket, HTTP)", "_run_server_loop"))
+
+
+def profile_summary(path: Path, top: int = 14) -> str:
+    """py-spy's collapsed stacks as text: the share of samples in each part of the server (training, script
+    runs, event loop), then the functions with the most samples in them or below (plumbing left out) and the
+    functions the samples were in themselves."""
+    inclusive, own, buckets, total = collections.Counter(), collections.Counter(), collections.Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        n = int(count)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        n, frames = int(count), stack.split(";")
         total += n
-        for f in set(frames):
-            inclusive[f] += n
-        own[frames[-1]] += n
-    return [(f, 100 * inclusive[f] / total, 100 * own[f] / total) for f, _ in inclusive.most_common(top)]
+        buckets[next((name for name, mark in BUCKETS if any(mark in f for f in frames)), "other")] += n
+        names = [re.sub(r"\((?:.*site-packages/)?([^:]*):\d+\)", r"(\1)", f) for f in frames]
+        for f in set(names):
+            if not any(mark in f for mark in PLUMBING):
+                inclusive[f] += n
+        own[names[-1]] += n
+    pct = lambda n: f"{100 * n / total:5.1f}%"  # noqa: E731
+    lines = [f"{total} samples at 200 Hz"] + [f"  {pct(n)}  {name}" for name, n in buckets.most_common()]
+    lines += ["in it or below:"] + [f"  {pct(n)}  {f}" for f, n in inclusive.most_common(top)]
+    lines += ["in it itself:"] + [f"  {pct(n)}  {f}" for f, n in own.most_common(top)]
+    return "\n".join(lines)
 
 
 # the report ------------------------------------------------------------------------------------------------------
@@ -471,6 +510,8 @@ def markdown(report: dict) -> str:
             b = r["browser"]
             lines += [f"| Chromium: server CPU per Train / per stroke (s) | median {b['train_cpu_s']['median']} / "
                       f"{b['stroke_cpu_s']['median']} (the load client's check) |"]
+        for part, error in r.get("failed_parts", {}).items():
+            lines.append(f"| {part} | FAILED: {error} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -511,27 +552,13 @@ def main() -> None:
     try:
         for name, cwd in sides.items():
             r = report["sides"][name]
-            if "cpu" in args.part:
-                r["training"] = training_self(cwd, args.reps)
-                with Server(cwd) as server:
-                    r["cpu"] = asyncio.run(cpu_part(server, args.reps, args.profile if name == "now" else None))
-                print(name, "cpu", json.dumps(r["cpu"]), "training", json.dumps(r["training"]), flush=True)
-            if "memory" in args.part:
-                r["memory"] = asyncio.run(memory_part(cwd, args.sessions_memory))
-                print(name, "memory", json.dumps(r["memory"]), flush=True)
-            if "load" in args.part:
-                r["load"] = {"thread": asyncio.run(load_part(cwd, args.load))}
-                print(name, "load thread", json.dumps(r["load"]["thread"]), flush=True)
-                if not args.no_ray and _has_ray():
-                    r["load"]["ray"] = asyncio.run(load_part(cwd, args.load, {"MNIST_BACKEND": "ray"}))
-                    print(name, "load ray", json.dumps(r["load"]["ray"]), flush=True)
-            if "pinned" in args.part:
-                r["training_pinned"] = training_self(cwd, args.reps, cores="1")
-                r["pinned"] = browser_part(cwd, args.reps, {"browser": "0", "server": "1"})
-                print(name, "pinned", json.dumps(r["pinned"]), flush=True)
-            if "browser" in args.part:
-                r["browser"] = browser_part(cwd, args.reps)
-                print(name, "browser", json.dumps(r["browser"]), flush=True)
+            for part in [p for p in ("cpu", "memory", "load", "pinned", "browser") if p in args.part]:
+                try:
+                    run_part(part, r, cwd, args, profile=args.profile if name == "now" else None)
+                except Exception as exc:  # the run is still recorded, with what failed
+                    r.setdefault("failed_parts", {})[part] = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+                print(name, part, json.dumps({k: v for k, v in r.items() if k.startswith(part) or
+                                              k in ("training", "training_pinned", "failed_parts")}), flush=True)
     finally:
         if old is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
@@ -546,9 +573,27 @@ def main() -> None:
         for action in ("page_load", "train", "stroke"):
             path = args.profile / f"{action}.txt"
             if path.exists():
-                print(f"\n{action}: function, % of samples in it or below, % in it itself")
-                for f, inc, own in profile_table(path):
-                    print(f"  {inc:5.1f}  {own:5.1f}  {f}")
+                print(f"\n{action}: {profile_summary(path)}")
+
+
+def run_part(part: str, r: dict, cwd: Path, args, profile: Path | None) -> None:
+    if part == "cpu":
+        r["training"] = training_self(cwd, args.reps)
+        with Server(cwd) as server:
+            r["cpu"] = asyncio.run(cpu_part(server, args.reps))
+            if profile:
+                asyncio.run(profile_part(server, args.reps, profile))
+    elif part == "memory":
+        r["memory"] = asyncio.run(memory_part(cwd, args.sessions_memory))
+    elif part == "load":
+        r["load"] = {"thread": asyncio.run(load_part(cwd, args.load))}
+        if not args.no_ray and _has_ray():
+            r["load"]["ray"] = asyncio.run(load_part(cwd, args.load, {"MNIST_BACKEND": "ray"}))
+    elif part == "pinned":
+        r["training_pinned"] = training_self(cwd, args.reps, cores="1")
+        r["pinned"] = browser_part(cwd, args.reps, {"browser": "0", "server": "1"})
+    elif part == "browser":
+        r["browser"] = browser_part(cwd, args.reps)
 
 
 def _has_ray() -> bool:
