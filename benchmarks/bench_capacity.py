@@ -474,7 +474,8 @@ def markdown(report: dict) -> str:
                                                              else ""),
              "", f"{report['cpus']} CPU cores; load average at the start {report['load_average']}"
              + (" — the machine was shared with other work: the figures are noisy." if report["load_average"][0] > 1.5
-                else "."), ""]
+                else ".") + (" Stopped before its end: the parts not shown were not measured." if report["stopped"]
+                             else ""), ""]
     for side, r in report["sides"].items():
         lines += [f"### {side}", "", "| measure | value |", "|---|---|"]
         if "cpu" in r:
@@ -548,7 +549,8 @@ def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
     report = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "commit": commit_of(ROOT),
               "before": args.before, "cpus": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()],
-              "sides": {name: {} for name in sides}}
+              "sides": {name: {} for name in sides}, "stopped": False}
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped run still records what it measured
     try:
         for name, cwd in sides.items():
             r = report["sides"][name]
@@ -559,9 +561,20 @@ def main() -> None:
                     r.setdefault("failed_parts", {})[part] = f"{exc.__class__.__name__}: {str(exc)[:300]}"
                 print(name, part, json.dumps({k: v for k, v in r.items() if k.startswith(part) or
                                               k in ("training", "training_pinned", "failed_parts")}), flush=True)
+    except KeyboardInterrupt:
+        report["stopped"] = True
     finally:
         if old is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+        record(report)
+    if args.profile:
+        for action in ("page_load", "train", "stroke"):
+            path = args.profile / f"{action}.txt"
+            if path.exists():
+                print(f"\n{action}: {profile_summary(path)}")
+
+
+def record(report: dict) -> None:
     text = markdown(report)
     print(text)
     if not RESULTS.exists():
@@ -569,11 +582,6 @@ def main() -> None:
     with RESULTS.open("a") as f:
         f.write(text + "\n<details><summary>raw</summary>\n\n```json\n" + json.dumps(report, indent=1)
                 + "\n```\n</details>\n\n")
-    if args.profile:
-        for action in ("page_load", "train", "stroke"):
-            path = args.profile / f"{action}.txt"
-            if path.exists():
-                print(f"\n{action}: {profile_summary(path)}")
 
 
 def run_part(part: str, r: dict, cwd: Path, args, profile: Path | None) -> None:
