@@ -375,4 +375,4 @@ class RayBackend:
     def _let_go_at_exit(self) -> None:
         driver = self._driver
         if driver is not None:
-            driver.end()
+            self._lose(driver, message="stopped: the server stopped")

@@ -7,8 +7,10 @@ that ended every visitor's page, so the server never connects to Ray itself: thi
 backend (``backend.py``) talks to it over the socket ``FD``, ends it when the head is lost, and starts another.
 
 It is the leader of a session of its own (the backend starts it so), and a local Ray it starts lives in that
-session: ending the session ends every process of that Ray, its agents included. It ends with the server too
-(``PR_SET_PDEATHSIG``), taking its session with it.
+session: ending the session ends every process of that Ray, its agents included. It ends with the server too,
+taking its session with it: the socket closes when the server's process ends, however it ends. (Not with
+``PR_SET_PDEATHSIG``: that follows the *thread* that started the driver, and a Streamlit script run's thread
+ends long before the server.)
 
 What goes over the socket (pickled tuples): the backend sends ``("submit", job_id, config, data, start,
 resources)``, ``("stop", job_id)`` and ``("ask", request, question, *arguments)`` (``ahead``, ``resources``); the driver answers once
@@ -19,7 +21,6 @@ message)`` and ``("reply", request, value)``.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
@@ -32,13 +33,6 @@ from .session import end_session
 def _end_here(*_) -> None:
     end_session(os.getsid(0))
     os._exit(0)
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGTERM when the server's process ends
-    if os.getppid() == 1:  # it ended before the call
-        _end_here()
 
 
 class _Driver:
@@ -121,14 +115,13 @@ class _Driver:
 
 
 def main(fd: int) -> None:
-    signal.signal(signal.SIGTERM, _end_here)
-    _die_with_parent()
     driver = _Driver(Connection(fd))
     try:
         driver.start(driver.conn.recv())
     except Exception as exc:
         driver.send("failed", f"{exc.__class__.__name__}: {exc}")
         _end_here()
+    signal.signal(signal.SIGTERM, _end_here)  # after ray.init, which puts a handler of its own
     driver.serve()
     _end_here()
 
