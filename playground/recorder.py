@@ -1,7 +1,9 @@
 """The recorder: a thread per training that copies its job into the run store as it trains.
 
 It belongs to the server process, not to a visitor's session: closing the tab
-loses nothing, and a server that stops loses at most the epoch in flight.
+loses nothing, and a server that stops loses at most the epoch in flight. A
+run removed from the store (by a visitor on any server) stops its training
+here at the next epoch or heartbeat, freeing its slot.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job], unsaved
         snap = job.snapshot()
         try:
             for report in snap.epochs[written:]:
-                store.add_epoch(run_id, report)
+                if not store.add_epoch(run_id, report):
+                    return _removed(run_id, job, live, unsaved)
                 written += 1
             if ended:
                 store.finish_run(run_id, job.result)
@@ -42,7 +45,9 @@ def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job], unsaved
                 live.pop(run_id, None)
                 return
             if snap.status != status or time.monotonic() - beat > HEARTBEAT_SECONDS:
-                store.heartbeat(run_id, status=snap.status, device=snap.device or None, worker=snap.worker or None)
+                if not store.heartbeat(run_id, status=snap.status, device=snap.device or None,
+                                       worker=snap.worker or None):
+                    return _removed(run_id, job, live, unsaved)
                 status, beat = snap.status, time.monotonic()
             deadline = None  # the store took every write: a later outage gets its own hour
         except StoreUnavailable as exc:
@@ -56,3 +61,12 @@ def record(store: RunStore, run_id: int, job: Job, live: dict[int, Job], unsaved
                           run_id, OUTAGE_SECONDS)
                 return
             time.sleep(HEARTBEAT_SECONDS)
+
+
+def _removed(run_id: int, job: Job, live: dict[int, Job], unsaved: set[int]) -> None:
+    """The run was removed from the store, perhaps through another server: nobody can see it any more, so its
+    training stops and gives its slot back."""
+    log.info("run %s was removed; stopping its training", run_id)
+    job.stop()
+    unsaved.discard(run_id)
+    live.pop(run_id, None)

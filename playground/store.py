@@ -289,11 +289,12 @@ class RunStore:
 
     @_guarded
     def heartbeat(self, run_id: int, status: str | None = None, device: str | None = None,
-                  worker: str | None = None) -> None:
+                  worker: str | None = None) -> bool:
+        """The run is alive (with its status, device and worker when given); False when it was removed."""
         values = {"updated": time.time()}
         values.update({k: v for k, v in (("status", status), ("device", device), ("worker", worker)) if v})
         with self.engine.begin() as conn:
-            conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(**values))
+            return conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(**values)).rowcount > 0
 
     @_guarded
     def mark_interrupted(self, run_ids: list[int], quiet_since: float) -> None:
@@ -308,20 +309,21 @@ class RunStore:
                          .values(status="interrupted", updated=time.time()))
 
     @_guarded
-    def add_epoch(self, run_id: int, report) -> None:
-        """One epoch's report (idempotent per run and epoch); nothing for a run that was removed."""
+    def add_epoch(self, run_id: int, report) -> bool:
+        """One epoch's report (idempotent per run and epoch); nothing for a run that was removed (False)."""
         with self.engine.begin() as conn:
-            self._add_epochs(conn, run_id, [report])
+            return self._add_epochs(conn, run_id, [report])
 
-    def _add_epochs(self, conn, run_id: int, reports) -> None:
+    def _add_epochs(self, conn, run_id: int, reports) -> bool:
         if conn.execute(runs_table.update().where(runs_table.c.id == run_id)
                         .values(updated=time.time())).rowcount == 0:
-            return  # removed meanwhile
+            return False  # removed meanwhile
         have = set(conn.execute(sa.select(epochs_table.c.epoch).where(epochs_table.c.run == run_id)).scalars())
         rows = [dict(run=run_id, epoch=r.epoch, cost=_finite(r.cost), test_accuracy=r.test_accuracy,
                      val_accuracy=r.val_accuracy, seconds=r.seconds) for r in reports if r.epoch not in have]
         if rows:
             conn.execute(epochs_table.insert(), rows)
+        return True
 
     @_guarded
     def finish_run(self, run_id: int, result) -> None:

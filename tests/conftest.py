@@ -158,12 +158,10 @@ def ray_cluster(mnist_root):
 @pytest.fixture(scope="session")
 def ray_backend(ray_cluster):
     """A RayBackend of this process on ``ray_cluster``."""
-    import ray
-
     from mnist_core.jobs import get_backend
     backend = get_backend("ray", address=ray_cluster)
     yield backend
-    ray.shutdown()
+    backend.close()
 
 
 @pytest.fixture

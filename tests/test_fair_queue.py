@@ -8,11 +8,11 @@ import pytest
 
 from mnist_core import TrainConfig
 from mnist_core.jobs import ThreadBackend, TooManyTrainings
-from mnist_core.jobs import thread as thread_backend
+from mnist_core.jobs import fair
 
 
 def test_an_owner_over_the_limit_is_refused_with_a_plain_message(held, monkeypatch):
-    monkeypatch.delenv(thread_backend.PER_OWNER_ENV, raising=False)
+    monkeypatch.delenv(fair.PER_OWNER_ENV, raising=False)
     backend = ThreadBackend(slots=1)
     mine = [backend.submit(TrainConfig(seed=s), owner="a") for s in range(3)]
     held.wait_running()
@@ -31,13 +31,13 @@ def test_an_owner_over_the_limit_is_refused_with_a_plain_message(held, monkeypat
 
 
 def test_the_limit_comes_from_the_host_or_the_backend(held, monkeypatch):
-    monkeypatch.setenv(thread_backend.PER_OWNER_ENV, "1")
+    monkeypatch.setenv(fair.PER_OWNER_ENV, "1")
     backend = ThreadBackend(slots=1)
     backend.submit(TrainConfig(seed=1), owner="a")
     with pytest.raises(TooManyTrainings, match="You have 1 training queued"):
         backend.submit(TrainConfig(seed=2), owner="a")
-    monkeypatch.setenv(thread_backend.PER_OWNER_ENV, "not a number")   # unreadable: the default
-    assert thread_backend.default_per_owner() == thread_backend.DEFAULT_PER_OWNER == 3
+    monkeypatch.setenv(fair.PER_OWNER_ENV, "not a number")   # unreadable: the default
+    assert fair.default_per_owner() == fair.DEFAULT_PER_OWNER == 3
     own = ThreadBackend(slots=1, per_owner=5)
     for seed in range(5):
         own.submit(TrainConfig(seed=seed), owner="a")
@@ -106,7 +106,7 @@ def page(mnist_root, monkeypatch, held):
     from helpers import ROOT
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     monkeypatch.setenv("MNIST_TRAINING_SLOTS", "1")
-    monkeypatch.setenv(thread_backend.PER_OWNER_ENV, "2")
+    monkeypatch.setenv(fair.PER_OWNER_ENV, "2")
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.run()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mnist_core import TrainConfig
-from mnist_core.jobs import ThreadBackend, train_through
+from mnist_core.jobs import ThreadBackend, TooManyTrainings, fair, train_through
 
 from helpers import run_cli, run_main
 
@@ -46,7 +46,7 @@ def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(ray_backend)
 
 
 def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(ray_backend):
-    jobs = [ray_backend.submit(TrainConfig(model="mlp", epochs=2, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
+    jobs = [ray_backend.submit(TrainConfig(model="mlp", epochs=1, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
     positions, most_at_once = set(), 0
     deadline = time.monotonic() + 120
     while not all(j.done for j in jobs):
@@ -58,6 +58,28 @@ def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parall
     assert [j.result.status for j in jobs] == ["completed"] * 3
     assert most_at_once >= 2  # trained side by side, one per CPU
     assert 0 in positions     # the third waited for a CPU with nobody queued before it
+
+
+def test_the_cluster_is_shared_fairly_a_limit_per_visitor_and_turns_round_robin(ray_backend, monkeypatch):
+    monkeypatch.setattr(ray_backend, "slots", 1)                # one at a time: the order is the queue's
+    monkeypatch.setenv(fair.PER_OWNER_ENV, "2")
+    a = [ray_backend.submit(TrainConfig(epochs=1, seed=s), owner="a") for s in (1, 2)]
+    with pytest.raises(TooManyTrainings, match=r"^You have 2 trainings queued or running"):
+        ray_backend.submit(TrainConfig(epochs=1, seed=3), owner="a")
+    b = ray_backend.submit(TrainConfig(epochs=1, seed=10), owner="b")
+    sweep = [ray_backend.submit(TrainConfig(epochs=1, lr=lr), owner="b", group="sweep") for lr in (0.01, 1.0)]
+    with pytest.raises(TooManyTrainings):                       # b1 and the sweep: two submissions
+        ray_backend.submit(TrainConfig(epochs=1, seed=11), owner="b")
+    assert [j.snapshot().queue_position for j in (b, a[1], *sweep)] == [0, 1, 2, 3]   # b was never served
+    started, jobs = [], [*a, b, *sweep]
+    deadline = time.monotonic() + 120
+    while not all(j.done for j in jobs):
+        assert time.monotonic() < deadline
+        started += [j for j in jobs if j.status != "queued" and j not in started]
+        time.sleep(0.02)
+    assert [j.result.status for j in jobs] == ["completed"] * 5
+    assert started == [a[0], b, a[1], *sweep]                   # round-robin, not first come
+    ray_backend.submit(TrainConfig(epochs=1, seed=4), owner="a").stop()   # ended trainings no longer count
 
 
 def test_a_killed_worker_fails_its_run_and_the_next_training_works(ray_backend):

@@ -24,8 +24,9 @@ import os
 from typing import Callable, Protocol
 
 from ..train import EpochReport, StartFrom, TrainConfig
+from .fair import TooManyTrainings
 from .job import FINAL, DataSpec, Job, JobResult, JobSnapshot
-from .thread import ThreadBackend, TooManyTrainings, default_slots
+from .thread import ThreadBackend, default_slots
 from .worker import run_training, shared_data
 
 BACKEND_ENV = "MNIST_BACKEND"
@@ -43,7 +44,7 @@ class Backend(Protocol):
                owner: str | None = None, group: str | None = None) -> Job:
         """Queue a training; ValueError at once for settings that cannot train or are over the limits.
         ``owner`` (an opaque key: whose training) and ``group`` (trainings submitted together, a sweep) let a
-        backend share its slots fairly (the thread backend: :class:`TooManyTrainings`, round-robin turns)."""
+        backend share its slots fairly (``fair.py``: :class:`TooManyTrainings`, round-robin turns)."""
 
     def queued(self) -> int:
         """Trainings submitted here that have not started."""

@@ -15,27 +15,29 @@ imports this package only then, so ``mnist_core`` never imports Ray otherwise.
   queued training how many were submitted before it and have not started.
 - A worker that dies mid-training ends its run as ``failed`` with a message
   (tasks are never retried: a half-trained run is not silently restarted).
-- The backend (``backend.py``) holds the connection and watches the cluster's
-  head: a head silent for ``HEAD_LOST_SECONDS`` fails its runs, and the
-  process lives on.
+- The backend (``backend.py``) keeps the trainings in a fair queue (the thread
+  backend's rule, ``..fair``) and hands them to Ray's driver, which runs in a
+  process of its own (``driver.py``): the server's process never connects to
+  Ray, so Ray ending its driver when the head is gone never ends the server.
+  A head silent for ``HEAD_LOST_SECONDS`` fails its runs and ends that driver.
 
 ``RAY_ADDRESS`` (Ray's own variable) names the cluster; without it a local
-Ray starts on this machine, its processes children of this one (they end with it).
+Ray starts on this machine, in the driver's process session (it ends with the
+driver, the driver with the server).
 """
 
+import importlib.util
 import os
 from urllib.parse import urlparse
 
-# Both settings are read by Ray on import and init, so they come before anything here imports ray.
+if importlib.util.find_spec("ray") is None:  # the server never imports Ray itself: its driver process does
+    raise ImportError("No module named 'ray'")
+
+# Read by Ray on import, in the driver process, which inherits this process's environment.
 if urlparse("//" + os.environ.get("RAY_ADDRESS", "")).hostname in (None, "localhost", "127.0.0.1"):
     # A local Ray, or a cluster on this machine's loopback address: stay on loopback (Ray would otherwise
     # put its own processes, and reach the head, on the machine's network address).
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-# Ray's driver ends its whole process when the cluster's head (its GCS) stays unreachable this long; for
-# a web server that would end every visitor's page. The backend gives up on a silent head far sooner
-# (HEAD_LOST_SECONDS) and shuts its driver down, so the process lives on.
-os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "60")
 
 from .backend import (CALL_TIMEOUT_SECONDS, CONNECT_TIMEOUT_ENV, HEAD_LOST_SECONDS, RayBackend,  # noqa: E402
                       RayUnavailable)
