@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -11,31 +10,19 @@ from plotly.colors import DEFAULT_PLOTLY_COLORS, sample_colorscale
 
 from dashboard import charts, i18n, session
 from dashboard.i18n import _, pgettext
-from dashboard.settings import SWEEP_LRS, format_lr
+from dashboard.settings import format_lr
 from mnist_core.export import onnx_available
-from playground.runs import Run, checkpoint_bytes, curves_csv, differing, label, onnx_bytes
+from playground import runs as runs_rules
+from playground.runs import SWEEP_LRS, Run, checkpoint_bytes, curves_csv, differing, label, onnx_bytes
 
 CHARTED_BY_DEFAULT = 4  # the latest runs on the chart until the visitor chooses: a sweep's four fit
 SWEEP_HUES = ("Purples", "Oranges", "Greens", "Reds", "Blues")
 
 
 def sweeps(runs: list[Run]) -> dict[int, str]:
-    """Run number -> the name of the sweep it belongs to. A sweep is what the sidebar's sweep submits: runs
-    numbered in a row, at SWEEP_LRS in order, whose settings are alike but for the learning rate. Told from the
-    runs themselves, so stored, shared and copied runs are grouped the same way."""
-    found: dict[int, str] = {}
-    size, i = len(SWEEP_LRS), 0
-    while i + size <= len(runs):
-        group = runs[i:i + size]
-        alike = {replace(r.config, lr=SWEEP_LRS[0]) for r in group}
-        if ([r.config.lr for r in group] == SWEEP_LRS and len(alike) == 1
-                and group[-1].number - group[0].number == size - 1):
-            found.update({r.number: _("sweep #{first}–#{last}").format(first=group[0].number,
-                                                                       last=group[-1].number) for r in group})
-            i += size
-        else:
-            i += 1
-    return found
+    """Run number -> the name of the sweep it belongs to (playground.runs.sweeps), in the visitor's words."""
+    return {number: _("sweep #{first}–#{last}").format(first=first, last=last)
+            for number, (first, last) in runs_rules.sweeps(runs).items()}
 
 
 def default_charted(runs: list[Run], sweep_of: dict[int, str]) -> list[int]:

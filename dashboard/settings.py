@@ -16,7 +16,6 @@ from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices, preset_of
 LR_CHOICES = [m * 10.0 ** e for e in range(-4, 2) for m in (1, 2, 5)][:-2]  # 0.0001 ... 10
 BATCH_CHOICES = [32, 64, 128, 256, 500, 1000, 2000, 5000]
 EPOCHS_RANGE = (1, 30)
-SWEEP_LRS = [0.001, 0.01, 0.1, 1.0]
 SMOOTHING_CHOICES = [0.0, 0.05, 0.1, 0.2]
 KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed", "device",
         "schedule", "label_smoothing", "augment", "width")

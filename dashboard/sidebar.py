@@ -7,12 +7,13 @@ import streamlit as st
 from dashboard import i18n
 from dashboard.i18n import _, ngettext
 from dashboard.settings import (
-    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, SWEEP_LRS, base_settings, format_lr,
+    BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, base_settings, format_lr,
     preset_settings, to_query, tutorial_settings, width_choices,
 )
 from mnist_core import PRESETS, TrainConfig, list_models
 from mnist_core.budget import WorkLimits, estimate_work
 from mnist_core.models import model_spec
+from playground.runs import SWEEP_LRS
 from mnist_core.data import TRAIN_IMAGES
 from mnist_core.train import OPTIMIZERS, SCHEDULES, available_devices, preset_of
 

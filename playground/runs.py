@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from gettext import NullTranslations
 
@@ -26,6 +26,7 @@ from mnist_core.jobs import Job
 from torch import nn
 
 SHOWN_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed")
+SWEEP_LRS = [0.001, 0.01, 0.1, 1.0]  # a learning-rate sweep: the same settings at each of these
 STALE_SECONDS = 60  # a run "running" with no news for this long was left by a server that stopped
 
 
@@ -170,6 +171,30 @@ def fine_tune_of(run: Run, words: NullTranslations = ENGLISH) -> str | None:
     if run.tuned_from == SHIPPED_MODEL:
         return _("fine-tune of the shipped model on your handwriting")
     return _("fine-tune of run #{number} on your handwriting").format(number=run.tuned_from)
+
+
+def sweep_configs(config: TrainConfig) -> list[TrainConfig]:
+    """The trainings of a learning-rate sweep from ``config``: its settings at each of SWEEP_LRS."""
+    return [replace(config, lr=lr) for lr in SWEEP_LRS]
+
+
+def sweeps(runs: list[Run]) -> dict[int, tuple[int, int]]:
+    """Run number -> (first, last) run numbers of the sweep it belongs to. A sweep is what
+    :func:`sweep_configs` submits: runs numbered in a row, at SWEEP_LRS in order, whose settings are alike but
+    for the learning rate. Told from the runs themselves, so stored, shared and copied runs are grouped the
+    same way."""
+    found: dict[int, tuple[int, int]] = {}
+    size, i = len(SWEEP_LRS), 0
+    while i + size <= len(runs):
+        group = runs[i:i + size]
+        alike = {replace(r.config, lr=SWEEP_LRS[0]) for r in group}
+        if ([r.config.lr for r in group] == SWEEP_LRS and len(alike) == 1
+                and group[-1].number - group[0].number == size - 1):
+            found.update({r.number: (group[0].number, group[-1].number) for r in group})
+            i += size
+        else:
+            i += 1
+    return found
 
 
 def differing(runs: list[Run]) -> list[str]:

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, compare, training
-from playground.runs import Run
+from playground.runs import Run, sweep_configs, sweeps
 from mnist_core import TrainConfig
 
 
@@ -178,10 +178,12 @@ def test_compare_puts_accuracy_first_groups_a_sweep_and_charts_the_chosen_runs()
 
 def test_sweeps_are_four_runs_in_a_row_alike_but_for_the_learning_rate():
     sweep = [fake_run(n, lr=lr) for n, lr in zip(range(1, 5), (0.001, 0.01, 0.1, 1.0))]
-    assert set(compare.sweeps(sweep).values()) == {"sweep #1–#4"}
-    assert compare.sweeps(sweep[:3]) == {}
-    assert compare.sweeps([*sweep[:3], fake_run(4, lr=1.0, epochs=3)]) == {}      # one setting more differs
-    assert compare.sweeps([*sweep[:2], *[fake_run(n, lr=lr) for n, lr in ((5, 0.1), (6, 1.0))]]) == {}  # not in a row
+    assert [c.lr for c in sweep_configs(TrainConfig())] == [r.config.lr for r in sweep]  # what the sidebar submits
+    assert sweeps(sweep) == {n: (1, 4) for n in range(1, 5)}
+    assert set(compare.sweeps(sweep).values()) == {"sweep #1–#4"}                 # as the page names it
+    assert sweeps(sweep[:3]) == {}
+    assert sweeps([*sweep[:3], fake_run(4, lr=1.0, epochs=3)]) == {}      # one setting more differs
+    assert sweeps([*sweep[:2], *[fake_run(n, lr=lr) for n, lr in ((5, 0.1), (6, 1.0))]]) == {}  # not in a row
     assert compare.default_charted([fake_run(0), *sweep], compare.sweeps(sweep)) == [1, 2, 3, 4]
 
 

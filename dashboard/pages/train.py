@@ -3,8 +3,6 @@
 A shared run (``?run=``) opens here too, read-only: its curve and numbers instead of the sidebar's experiment.
 """
 
-from dataclasses import replace
-
 import streamlit as st
 
 from dashboard import navigation, resources, session
@@ -12,11 +10,11 @@ from dashboard.code_view import code_section
 from dashboard.draw import draw_section
 from dashboard.i18n import _
 from dashboard.mistakes import mistakes_section
-from dashboard.settings import SWEEP_LRS
 from dashboard.shared import shared_section, shared_sidebar
 from dashboard.sidebar import sidebar
 from dashboard.training import training_section
 from mnist_core import DataError
+from playground.runs import sweep_configs
 
 
 def card() -> None:
@@ -25,7 +23,7 @@ def card() -> None:
     if train_clicked:
         configs = [config]
     elif sweep_clicked:
-        configs = [replace(config, lr=lr) for lr in SWEEP_LRS]
+        configs = sweep_configs(config)
     training_section(configs)
     code_section(config)
     if session.runs():
