@@ -246,6 +246,16 @@ def wait_idle(page):
     page.locator('[data-test-script-state="notRunning"]').wait_for(timeout=120_000)
 
 
+PAGE_PATHS = {"Train": "", "Inside the model": "inside", "Your handwriting": "handwriting", "Runs": "runs"}
+
+
+def go_to(page, title: str) -> None:
+    """Open one of the app's pages by its title in the top bar (``st.navigation``), as a visitor does."""
+    page.get_by_role("link", name=title, exact=True).click()
+    page.wait_for_url(re.compile(rf"^https?://[^/]+/{PAGE_PATHS[title]}/?(\?|$)"), timeout=30_000)
+    wait_idle(page)
+
+
 def draw(page, strokes):
     """Each stroke: a list of (x, y) in canvas pixels (0-280), drawn with the mouse on the "Draw a digit" canvas."""
     wait_idle(page)

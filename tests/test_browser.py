@@ -1,8 +1,10 @@
-"""The page in a real browser: `streamlit run` + Debian's Chromium driven by Playwright.
+"""The pages in a real browser: `streamlit run` + Debian's Chromium driven by Playwright.
 
-Trains with the sidebar's Train button, then draws digits on the canvas with the
-mouse and reads the prediction. Set MNIST_SCREENSHOT=path to save a picture of
-the page (the README's screenshot is made this way).
+Trains with the sidebar's Train button, draws digits on the canvas with the mouse and reads the prediction,
+then goes to the other pages (Inside the model, Your handwriting, Runs) by the top bar, as a visitor does.
+Each test is one visitor's journey; the page's logic is tested without a browser (AppTest), so these check
+what only a browser shows: the canvas, the pages' links, downloads, a reload, a restart. Set
+MNIST_SCREENSHOT=path to save a picture of the Train page (the README's screenshot is made this way).
 """
 
 import os
@@ -11,7 +13,7 @@ import re
 import pytest
 
 from helpers import (
-    CHROMIUM, HANDS, as_jpeg, draw, number_photo, prediction, start_server, stop_server, teach, wait_idle,
+    CHROMIUM, HANDS, as_jpeg, draw, go_to, number_photo, prediction, start_server, stop_server, teach, wait_idle,
 )
 
 pytestmark = [pytest.mark.e2e,
@@ -25,96 +27,81 @@ def server(mnist_root):
     stop_server(proc)
 
 
-def test_train_then_draw(server, browser):
+def accuracy_of(page):
+    return page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
+
+
+def test_train_draw_and_look_inside(server, browser):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1280, "height": 3400})
     page.goto(server)
     page.get_by_role("button", name="Train", exact=True).click()
-    accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
-    accuracy.wait_for(timeout=120_000)
-    assert 88 < float(accuracy.inner_text().rstrip("%")) < 93
+    accuracy_of(page).wait_for(timeout=120_000)
+    assert 88 < float(accuracy_of(page).inner_text().rstrip("%")) < 93
     expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
 
     draw(page, [[(140, 40), (140, 240)]])                                  # a "1"
     assert prediction(page) == "1"
     expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
-    inside = page.locator(".st-key-inside")                                # the linear model's inside views
-    expect(inside.get_by_text("Evidence.")).to_be_visible(timeout=30_000)
-    expect(inside.get_by_text("votes for 1")).to_be_visible()
-    expect(inside.get_by_text("Attribution")).to_be_visible()
-    expect(inside.get_by_text("The model's map of 2,000 test digits (class scores, PCA)")).to_be_visible()
     if os.environ.get("MNIST_SCREENSHOT"):
         page.screenshot(path=os.environ["MNIST_SCREENSHOT"], full_page=True)
-
     page.get_by_role("button", name="Clear", exact=True).click()
     page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
     draw(page, [[(60, 50), (220, 50), (120, 250)]])                        # a "7"
     assert prediction(page) == "7"
-    expect(page.locator(".st-key-draw .barlayer .point")).to_have_count(10, timeout=30_000)
+
+    go_to(page, "Inside the model")                                        # the linear model, for the drawn 7
+    inside = page.locator(".st-key-inside")
+    expect(inside.get_by_text("Evidence.")).to_be_visible(timeout=30_000)
+    expect(inside.get_by_text("votes for 7")).to_be_visible()
+    expect(inside.get_by_text("Attribution")).to_be_visible()
+    expect(inside.get_by_text("The model's map of 2,000 test digits (class scores, PCA)")).to_be_visible()
+    assert re.search(r"[?&]ws=[\w-]{22}", page.url)                         # the workspace travels with the pages
     page.close()
 
 
-def test_the_page_stays_usable_while_a_cnn_trains(server, browser):
-    """Moving a slider and drawing during a cnn-fast training: the training goes on to the end."""
+def test_the_page_stays_usable_while_a_cnn_trains_and_stop_keeps_its_model(server, browser):
+    """Moving a slider and drawing during a cnn training leave it training; Stop ends it within a batch, and
+    the stopped run keeps its model, which then reads drawings."""
     from playwright.sync_api import expect
     page = browser.new_page(viewport={"width": 1280, "height": 3400})
-    page.goto(f"{server}/?model=cnn")                                     # the cnn-fast preset: 2 epochs, lr 0.01
+    page.goto(f"{server}/?model=cnn&epochs=10&width=8")                   # the cnn-fast preset, smallest width
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Training run #1").wait_for(timeout=120_000)
+    running = page.get_by_text(re.compile(r"^Training run #\d+: cnn"))
+    running.wait_for(timeout=120_000)
     thumb = page.locator(".st-key-lr input[type=range]")
     thumb.focus()
     page.keyboard.press("ArrowLeft")                                      # lr 0.01 -> 0.005
     expect(page).to_have_url(re.compile(r"lr=0\.005"), timeout=30_000)
     draw(page, [[(140, 40), (140, 240)]])                                 # a "1", read by the shipped model
     assert prediction(page) == "1"
-    expect(page.locator(".st-key-inside").get_by_text("Block 3: 3×3")).to_be_visible(timeout=30_000)  # the CNN's maps
-    assert page.get_by_text("Training run #1").count() or page.get_by_text("Test accuracy").count()
-    accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator("[data-testid=stMetricValue]")
-    accuracy.wait_for(timeout=300_000)
-    assert float(accuracy.inner_text().rstrip("%")) > 98
-    expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
-    assert page.get_by_text("was stopped after").count() == 0             # it ran to its end
-    page.close()
-
-
-def test_stop_keeps_the_model_and_it_classifies_drawings(server, browser):
-    from playwright.sync_api import expect
-    page = browser.new_page(viewport={"width": 1280, "height": 3400})
-    page.goto(f"{server}/?model=cnn&epochs=10")
-    page.get_by_role("button", name="Train", exact=True).click()
     page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=300_000)  # epoch 1 drawn
+    expect(running).to_be_visible()                                       # the clicks did not end it
     page.get_by_role("button", name="Stop training").click()
     expect(page.get_by_text("was stopped after")).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"Classified by run #\d+ \(9\d\.\d\d% on the test set\)"))).to_be_visible(
         timeout=60_000)
-    draw(page, [[(140, 40), (140, 240)]])                                 # a "1"
+    page.get_by_role("button", name="Clear", exact=True).click()
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=30_000)
+    draw(page, [[(140, 40), (140, 240)]])                                 # a "1", read by the stopped run's cnn
     assert prediction(page) == "1"
     page.close()
 
 
-def test_upload_a_photo_of_a_number(server, browser, mnist, tmp_path):
-    from playwright.sync_api import expect
-
-    photo = tmp_path / "2024.jpg"
-    photo.write_bytes(as_jpeg(number_photo(mnist, "2024")))
-    page = browser.new_page(viewport={"width": 1280, "height": 2400})
-    page.goto(server)
-    wait_idle(page)
-    page.locator(".st-key-photos input[type=file]").set_input_files(str(photo))
-    number = page.locator("[class*=st-key-number-] span")
-    expect(number).to_have_text("2024", timeout=60_000)
-    page.close()
-
-
-def test_teach_it_your_handwriting(server, browser):
+def test_teach_it_your_handwriting_and_read_a_photo(server, browser, mnist, tmp_path):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1280, "height": 3000})
     page.goto(server)
     page.get_by_role("button", name="Train", exact=True).click()                  # the tutorial's linear model
     expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=120_000)
-    wait_idle(page)
+    go_to(page, "Your handwriting")
+    photo = tmp_path / "2024.jpg"
+    photo.write_bytes(as_jpeg(number_photo(mnist, "2024")))
+    page.locator(".st-key-photos input[type=file]").set_input_files(str(photo))
+    expect(page.locator("[class*=st-key-number-] span")).to_have_text("2024", timeout=60_000)
+
     teach(page, HANDS["slanted-bold"], rounds=2)
     section = page.locator(".st-key-handwriting")
     expect(section.get_by_text("Read right by the current model")).to_be_visible()
@@ -128,12 +115,14 @@ def test_teach_it_your_handwriting(server, browser):
     held.wait_for(timeout=240_000)
     assert re.search(r"\d+ of 10", held.inner_text())
     expect(section.locator("[data-testid=stMetric]", has_text="MNIST test set")).to_contain_text("vs before")
+    go_to(page, "Train")
     expect(page.get_by_text("Classified by run #2")).to_be_visible(timeout=30_000)   # the fine-tuned run
     page.close()
 
 
 def test_runs_survive_reload_and_restart_and_travel_by_link(mnist_root, browser, tmp_path):
-    """Train; reload; restart the server; open the share link in a second browser; download the checkpoint."""
+    """Train; reload; share and download on the Runs page; restart the server; open the share link in a second
+    browser, whose model reads a drawing."""
     from playwright.sync_api import expect
 
     from mnist_core import load_checkpoint
@@ -143,22 +132,20 @@ def test_runs_survive_reload_and_restart_and_travel_by_link(mnist_root, browser,
         page = browser.new_page(viewport={"width": 1280, "height": 3000})
         page.goto(url)
         page.get_by_role("button", name="Train", exact=True).click()
-        accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
-            "[data-testid=stMetricValue]")
-        accuracy.wait_for(timeout=120_000)
-        shown = accuracy.inner_text()
+        accuracy_of(page).wait_for(timeout=120_000)
+        shown = accuracy_of(page).inner_text()
         expect(page).to_have_url(re.compile(r"[?&]ws=[\w-]{22}"))
         query = page.url.split("?", 1)[1]
         page.reload()                                                          # a reload: the run is there
-        expect(accuracy).to_have_text(shown, timeout=60_000)
+        expect(accuracy_of(page)).to_have_text(shown, timeout=60_000)
         expect(page.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
-        wait_idle(page)
+        go_to(page, "Runs")
         page.get_by_text("Share, download or remove a run").click()
         page.get_by_role("button", name="Share", exact=True).click()
         link = page.locator("[data-testid=stCode] code").first
         expect(link).to_contain_text("?run=", timeout=30_000)
         token = link.inner_text().strip().rsplit("?run=", 1)[1]
-        assert token not in query
+        assert token not in query and "/runs" not in link.inner_text()       # the link opens the Train page
         page.get_by_role("button", name="Download", exact=True).click()
         with page.expect_download() as download:
             page.get_by_role("button", name="Checkpoint (.pt)").click()
@@ -172,20 +159,18 @@ def test_runs_survive_reload_and_restart_and_travel_by_link(mnist_root, browser,
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 3000})
         page.goto(f"{url}/?{query}")
-        accuracy = page.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
-            "[data-testid=stMetricValue]")
-        expect(accuracy).to_have_text(shown, timeout=60_000)
+        expect(accuracy_of(page)).to_have_text(shown, timeout=60_000)
         page.close()
         other = browser.new_context(viewport={"width": 1280, "height": 3000})  # someone else, with the link
         viewer = other.new_page()
         viewer.goto(f"{url}/?run={token}")
-        expect(viewer.locator("[data-testid=stMetric]", has_text="Test accuracy").locator(
-            "[data-testid=stMetricValue]")).to_have_text(shown, timeout=60_000)
+        expect(accuracy_of(viewer)).to_have_text(shown, timeout=60_000)
         expect(viewer.get_by_text("Classified by run #1")).to_be_visible(timeout=30_000)
         draw(viewer, [[(140, 40), (140, 240)]])                                # a "1", read by the shared model
         assert prediction(viewer) == "1"
         assert viewer.get_by_role("button", name="Remove").count() == 0
         assert viewer.get_by_role("button", name="Train", exact=True).count() == 0
+        assert viewer.get_by_role("link", name="Runs", exact=True).count() == 0  # no runs of their own to list
         other.close()
     finally:
         stop_server(proc)

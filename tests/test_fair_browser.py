@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from helpers import CHROMIUM, start_server, stop_server, wait_idle
+from helpers import CHROMIUM, go_to, start_server, stop_server, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                                  reason="Chromium is not installed (apt-get install chromium)")]
@@ -54,6 +54,7 @@ def test_a_file_name_that_looks_like_a_link_or_an_address_is_shown_as_text(serve
     page = browser.new_page(viewport={"width": 1280, "height": 2000})
     page.goto(server)
     wait_idle(page)
+    go_to(page, "Your handwriting")
     names = ["www.evil.example login.png", "me@evil.example.png", "[click](https://evil.example).png"]
     page.locator(".st-key-photos input[type=file]").set_input_files(
         [{"name": n, "mimeType": "image/png", "buffer": b"not an image"} for n in names])
