@@ -14,6 +14,7 @@ import threading
 from typing import Callable
 
 from ..budget import WorkLimits
+from ..i18n import N_, Message, Translatable
 from ..train import EpochReport, StartFrom, TrainConfig, resolve_device
 from .job import STOPPED, DataSpec, Job, JobResult
 from .worker import run_job, worker_name
@@ -25,7 +26,7 @@ PER_OWNER_ENV = "MNIST_MAX_TRAININGS_PER_VISITOR"
 DEFAULT_PER_OWNER = 3
 
 
-class TooManyTrainings(ValueError):
+class TooManyTrainings(Translatable, ValueError):
     """An owner already has as many trainings queued or running as the backend allows; the message says what
     to do."""
 
@@ -104,8 +105,9 @@ class ThreadBackend:
         self._forget_ended()
         submissions = {g for _, g in self._owned.get(owner, [])}
         if group not in submissions and len(submissions) >= limit:
-            raise TooManyTrainings(f"You have {limit} training{'s' if limit > 1 else ''} queued or running; "
-                                   "wait for one to end or stop one.")
+            raise TooManyTrainings(Message.ngettext(
+                "You have {count} training queued or running; wait for one to end or stop one.",
+                "You have {count} trainings queued or running; wait for one to end or stop one.", limit, count=limit))
         self._owned.setdefault(owner, []).append((job, group))
 
     def _forget_ended(self) -> None:
@@ -213,7 +215,7 @@ class ThreadBackend:
     def _run(self, job: Job, on_epoch: Callable[[EpochReport], None] | None = None) -> None:
         report = job if on_epoch is None else _AlsoEachEpoch(job, on_epoch)
         result = run_job(job.config, job.data, report, worker=f"{worker_name()}, {threading.current_thread().name}",
-                         loading_note="loading the data (once per server)…",
+                         loading_note=N_("loading the data (once per server)…"),
                          should_stop=lambda: job.stop_requested, start=job.start)
         job.finish(result)
 
