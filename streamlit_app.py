@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import resources, session
+from dashboard import i18n, resources, session
 from dashboard.i18n import _
 from dashboard.code_view import code_section
 from dashboard.compare import compare_section
@@ -68,7 +68,7 @@ def model_sections(run) -> None:
     try:
         data = resources.mnist()
     except DataError as exc:
-        st.error(str(exc))
+        st.error(i18n.message(exc))
     else:
         mistakes_section(run, data)
         learned_section(run, data.classes)

@@ -3,6 +3,10 @@
 The library speaks English unless handed a translation; the terminal (``python -m mnist_core``) follows the
 environment like any gettext program (LANGUAGE, LC_ALL, LC_MESSAGES, LANG), and the page asks for its
 visitor's language. A language without a catalog falls back to English.
+
+What mnist_core says before anybody's language is known (its refusals, progress notes, model descriptions) is
+kept as a template marked with :func:`N_` and its values (:class:`Message`, and the errors built on
+:class:`Translatable`), so whoever shows it says it in its reader's language (:func:`say`).
 """
 
 from __future__ import annotations
