@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import i18n
 from dashboard.i18n import _
 
 from mnist_core import TrainConfig
@@ -26,7 +27,8 @@ def code_section(config: TrainConfig) -> None:
         try:
             script, notebook = code_files(config.to_dict())
         except ValueError as exc:  # a model whose layers cannot be written as plain torch.nn
-            st.info(_("These settings cannot be written as a plain PyTorch script: {reason}").format(reason=exc))
+            st.info(_("These settings cannot be written as a plain PyTorch script: {reason}").format(
+                reason=i18n.message(exc)))
             return
         st.caption(_("The sidebar's settings as the tutorial's kind of program: plain PyTorch and torchvision "
                      "(a DataLoader, the tutorial's `Epoch: 001 cost = ...` lines). It trains the same model "

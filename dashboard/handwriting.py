@@ -86,7 +86,7 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
         job = resources.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
             model, images[train_idx], labels[train_idx]), owner=training.owner())
     except ValueError as exc:
-        st.session_state.hw_notices = [Notice("warning", str(exc))]
+        st.session_state.hw_notices = [Notice("warning", i18n.message(exc))]
         return
     run = session.add_run(job, tuned_from)
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)

@@ -2,9 +2,10 @@
 first visit taken from the browser's language; ``_`` and ``ngettext`` in that language.
 
 The page's words (dashboard/, streamlit_app.py and the notices playground/ returns) are one gettext domain,
-``dashboard``, with a catalog per language under ``dashboard/locale``; mnist_core's (its advice) are that
-package's own domain. playground never imports Streamlit: its actions take a translation object
-(:func:`words`) instead of reading the visitor's language themselves.
+``dashboard``, with a catalog per language under ``dashboard/locale``; mnist_core's (its advice, its refusals,
+its notes and model descriptions, kept as templates and values: mnist_core.i18n) are that package's own domain.
+playground never imports Streamlit: its actions take a translation object (:func:`words`) instead of reading the
+visitor's language themselves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ DEFAULT = "en"
 
 @lru_cache(maxsize=len(LANGUAGES))
 def _translation(language: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    words = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    # a message of mnist_core's that playground hands on (a refused file's reason) is found in its own catalog
+    words.add_fallback(core_i18n.translation(language))
+    return words
 
 
 def language() -> str:
@@ -40,8 +44,14 @@ def words() -> gettext.NullTranslations:
 
 
 def core_words() -> gettext.NullTranslations:
-    """mnist_core's catalog in the visitor's language (its advice)."""
+    """mnist_core's catalog in the visitor's language (its advice, notes and model descriptions)."""
     return core_i18n.translation(language())
+
+
+def message(error: BaseException) -> str:
+    """An error's message in the visitor's language: mnist_core's refusals (DataError, ImageError,
+    WorkLimitError, a setting refused...) keep their template and values; any other error as it is."""
+    return core_i18n.say(error, core_words())
 
 
 def _(message: str) -> str:

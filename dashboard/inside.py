@@ -54,7 +54,7 @@ def inside_section(model, model_key: str, drawn: np.ndarray | None) -> None:
     try:
         data = resources.mnist()
     except DataError as exc:  # the drawing's own views need no data; the test images and the map do
-        st.warning(_("Test images are unavailable: {reason}").format(reason=exc))
+        st.warning(_("Test images are unavailable: {reason}").format(reason=i18n.message(exc)))
         if drawn is not None:
             views(model, drawn)
         return

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 
 import streamlit as st
 
+from dashboard.i18n import _
 from mnist_core import load_checkpoint
 from mnist_core.checkpoint import pretrained_path
 from mnist_core.jobs import DataSpec, Job, get_backend, shared_data
@@ -34,9 +36,22 @@ def backend():
     return b
 
 
-@st.cache_resource(show_spinner="Loading MNIST (once per server)…")
 def mnist():
-    """MNIST on the CPU for showing images (the same tensors the in-process trainings use)."""
+    """MNIST on the CPU for showing images (the same tensors the in-process trainings use). While a server loads
+    it, its visitors are told so in their own language: a cache decorator's spinner text is fixed at import."""
+    if _mnist_loaded.is_set():
+        return _mnist()
+    with st.spinner(_("Loading MNIST (once per server)…")):
+        data = _mnist()
+    _mnist_loaded.set()
+    return data
+
+
+_mnist_loaded = threading.Event()
+
+
+@st.cache_resource(show_spinner=False)
+def _mnist():
     return shared_data(DataSpec(), "cpu")
 
 

@@ -120,7 +120,8 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
                             "cnn-fast: {fast} in about 15 s on 2 CPU cores · cnn-best: {best} in minutes").format(
                          mlp="~98%", fast="99%+", best="99.5%+"))
         st.selectbox(_("Model"), list_models(), key="model", on_change=on_model_change,
-                     help="\n".join(f"- **{m}**: {model_spec(m).description}" for m in list_models()))
+                     help="\n".join(f"- **{m}**: {i18n.core_words().gettext(model_spec(m).description)}"
+                                    for m in list_models()))
         settings_note()
         st.select_slider(_("Learning rate"), LR_CHOICES, key="lr", format_func=format_lr,
                          help=_("Step size of each update (log scale). The tutorial uses 0.1. In the code: "
@@ -189,7 +190,7 @@ def work_refusal(config: TrainConfig) -> str | None:
     try:
         work_limits().check(config)
     except ValueError as exc:  # WorkLimitError, or a setting the config refuses
-        return _("Not on this server: {reason}").format(reason=exc)
+        return _("Not on this server: {reason}").format(reason=i18n.message(exc))
     return None
 
 
@@ -208,5 +209,5 @@ def work_limits() -> WorkLimits:
     try:
         return WorkLimits.from_env()
     except ValueError as exc:
-        st.error(_("{problem}; the default limits apply.").format(problem=exc))
+        st.error(_("{problem}; the default limits apply.").format(problem=i18n.message(exc)))
         return WorkLimits()

@@ -43,7 +43,7 @@ def submit(configs: list[TrainConfig]) -> None:
             # a backend that cannot start (Ray unreachable) says so here
             job = resources.backend().submit(config, owner=owner(), group=group)
         except ValueError as exc:
-            session.notify([Notice("error", str(exc))])
+            session.notify([Notice("error", i18n.message(exc))])
             return
         session.add_run(job)
     if st.session_state.ws is not None and st.query_params.get("ws") != st.session_state.ws:
@@ -129,7 +129,7 @@ def progress(run: Run, active: list[Run]) -> None:
         done = snap.batches_done / snap.batches_total if snap.batches_total else 0.0
         st.progress(min(done, 1.0), text=_("epoch {epoch} of {epochs}").format(
             epoch=min(len(snap.epochs) + 1, config.epochs), epochs=config.epochs)
-                    if snap.note == "training" else snap.note)
+                    if snap.note == "training" else i18n.core_words().gettext(snap.note))
     st.button(_("Stop training"), key="stop", on_click=stop, args=([r.number for r in active],))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, i18n
 from dashboard.classifier import classifier
 from dashboard.i18n import _
 from mnist_core.evaluate import read_digits
@@ -14,12 +14,13 @@ from playground.text import plain
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def read_photo(data: bytes):
-    """(a display-sized copy, the digits, None), or (None, [], why not): once per file, not per rerun."""
+    """(a display-sized copy, the digits, None), or (None, [], the ImageError saying why not, to be said in each
+    visitor's language): once per file, not per rerun."""
     try:
         image = open_image(data)
         digits = split_digits(image)
     except ImageError as exc:
-        return None, [], str(exc)
+        return None, [], exc
     image.thumbnail((640, 640))
     return image, digits, None
 
@@ -39,7 +40,7 @@ def upload_section() -> None:
         with st.spinner(_("Reading the photo…")):
             image, digits, problem = read_photo(upload.getvalue())
         if problem:
-            st.error(_("{name}: {problem}.").format(name=name, problem=problem))
+            st.error(_("{name}: {problem}.").format(name=name, problem=i18n.message(problem)))
             continue
         left, right = st.columns([1, 2])
         left.image(image, caption=name, width="stretch")  # captions are Markdown too

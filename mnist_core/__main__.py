@@ -18,7 +18,7 @@ from pathlib import Path
 from .advice import lr_advice
 from .budget import WorkLimits
 from .data import DATA_DIR_ENV, DATASETS
-from .i18n import translation
+from .i18n import say, translation
 from .jobs import DataSpec, get_backend, train_through
 from .summary import run_summary
 from .train import PRESETS, TrainConfig, preset_config, preset_of, resolve_device
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             if path:
                 check_output_path(path, what)
     except ValueError as exc:
-        fail(str(exc))
+        fail(say(exc, translation()))
 
     try:
         backend = get_backend(args.backend, limits=limits, **({"slots": 1} if args.backend == "thread" else {}))
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train_through(backend, config, DataSpec(args.data_dir, args.dataset), on_epoch=report)
     except ValueError as exc:
-        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
+        print(_("error: {problem}").format(problem=say(exc, translation())), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(_("interrupted"), file=sys.stderr)

@@ -33,6 +33,7 @@ from typing import Mapping
 import torch
 
 from .data import TEST_IMAGES, TRAIN_IMAGES
+from .i18n import N_, Message, Refused, Translatable
 from .models import COST_TERMS, WorkCost, build_model, list_models, model_spec
 from .train import TrainConfig
 
@@ -59,7 +60,7 @@ class WorkEstimate:
         return f"{time} and {self.peak_bytes / 2**20:,.0f} MB"
 
 
-class WorkLimitError(ValueError):
+class WorkLimitError(Translatable, ValueError):
     """A training asks for more time or memory than the host allows; the message says what to change."""
 
 
@@ -115,13 +116,14 @@ def _unmeasured_estimate(config: TrainConfig, augment_s_per_image: float) -> Wor
     return WorkEstimate(seconds, int(memory))
 
 
-def format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> Message:
+    """Seconds, minutes or hours; ``str()`` gives the English ("12 min")."""
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return Message(N_("{seconds:.0f} s"), {"seconds": seconds})
     minutes = seconds / 60
     if minutes < 90:
-        return f"{minutes:.0f} min"
-    return f"{int(minutes // 60)} h {minutes % 60:02.0f} min"
+        return Message(N_("{minutes:.0f} min"), {"minutes": minutes})
+    return Message(N_("{hours} h {minutes:02.0f} min"), {"hours": int(minutes // 60), "minutes": minutes % 60})
 
 
 @dataclass(frozen=True)
@@ -143,29 +145,37 @@ class WorkLimits:
         estimate = estimate_work(config)
         if self.max_seconds is not None and estimate.seconds > self.max_seconds:
             fit_epochs = math.floor(config.epochs * self.max_seconds / estimate.seconds)
-            changes = [f"at most {fit_epochs} epoch{'s' if fit_epochs != 1 else ''}" if fit_epochs >= 1
-                       else "a single epoch"]
+            changes = [Message.ngettext("at most {count} epoch", "at most {count} epochs", fit_epochs,
+                                        count=fit_epochs) if fit_epochs >= 1 else Message(N_("a single epoch"))]
             if config.width:
-                changes.append(f"a smaller width (now {config.width})")
+                changes.append(Message(N_("a smaller width (now {width})"), {"width": config.width}))
             if config.batch_size < 256:
-                changes.append(f"a larger batch size (now {config.batch_size})")
+                changes.append(Message(N_("a larger batch size (now {batch_size})"),
+                                       {"batch_size": config.batch_size}))
             if config.augment:
-                changes.append("no augmentation")
-            raise WorkLimitError(
-                f"this training would take {format_duration(estimate.seconds)} (an estimate), over the "
-                f"limit of {format_duration(self.max_seconds)}. Choose {_either(changes)}.")
+                changes.append(Message(N_("no augmentation")))
+            raise WorkLimitError(N_("this training would take {duration} (an estimate), over the limit of {limit}. "
+                                    "Choose {changes}."), duration=format_duration(estimate.seconds),
+                                 limit=format_duration(self.max_seconds), changes=_either(changes))
         if self.max_memory_mb is not None and estimate.peak_bytes > self.max_memory_mb * 2**20:
-            changes = [f"a smaller batch size (now {config.batch_size})"]
+            changes = [Message(N_("a smaller batch size (now {batch_size})"), {"batch_size": config.batch_size})]
             if config.width:
-                changes.append(f"a smaller width (now {config.width})")
-            raise WorkLimitError(
-                f"this training would take about {estimate.peak_bytes / 2**20:,.0f} MB of memory (an estimate), "
-                f"over the limit of {self.max_memory_mb:,.0f} MB. Choose {_either(changes)}.")
+                changes.append(Message(N_("a smaller width (now {width})"), {"width": config.width}))
+            raise WorkLimitError(N_("this training would take about {megabytes:,.0f} MB of memory (an estimate), over "
+                                    "the limit of {limit:,.0f} MB. Choose {changes}."),
+                                 megabytes=estimate.peak_bytes / 2**20, limit=self.max_memory_mb,
+                                 changes=_either(changes))
         return estimate
 
 
-def _either(changes: list[str]) -> str:
-    return changes[0] if len(changes) == 1 else ", ".join(changes[:-1]) + " or " + changes[-1]
+def _either(changes: list[Message]) -> Message:
+    """"a, b or c", each change said in the reader's language."""
+    if len(changes) == 1:
+        return changes[0]
+    listed = changes[0]
+    for change in changes[1:-1]:
+        listed = Message(N_("{list}, {item}"), {"list": listed, "item": change})
+    return Message(N_("{list} or {item}"), {"list": listed, "item": changes[-1]})
 
 
 def _limit_from_env(name: str, default: float) -> float | None:
@@ -177,5 +187,5 @@ def _limit_from_env(name: str, default: float) -> float | None:
     except ValueError:
         value = -1.0
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a number >= 0 (0: no limit), got {text!r}")
+        raise Refused(N_("{name} must be a number >= 0 (0: no limit), got {text!r}"), name=name, text=text)
     return value or None

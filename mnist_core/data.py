@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .i18n import N_, Message, Translatable
+
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 CACHE_DIR_ENV = "MNIST_CACHE_DIR"
 DEFAULT_ROOT = "MNIST_data"  # the tutorial's folder, so its download is reused
@@ -57,7 +59,7 @@ _IDX_LAYOUT = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(Translatable, RuntimeError):
     """The data cannot be used; the message says what is wrong and how to fix it."""
 
 
@@ -133,7 +135,8 @@ def _is_present(path: Path, folder: str) -> bool:
     if path.is_file():
         return True
     if path.exists() or path.is_symlink():
-        raise DataError(f"{path}: not a regular file (a folder or a broken link?). " + _FIX.format(folder=folder))
+        raise DataError(N_("{path}: not a regular file (a folder or a broken link?). {fix}"), path=path,
+                        fix=_fix(folder))
     return False
 
 
@@ -145,10 +148,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_FIX = (
-    "Delete it so that it is downloaded again, or copy a good copy there "
-    "(MNIST's four files live in <root>/{folder}/raw/)."
-)
+def _fix(folder: str) -> Message:
+    return Message(N_("Delete it so that it is downloaded again, or copy a good copy there (MNIST's four files live "
+                      "in <root>/{folder}/raw/)."), {"folder": folder})
 
 
 def _idx_sizes(magic: int) -> tuple[int, int]:
@@ -165,17 +167,21 @@ def _check_layout(path: Path, stem: str, folder: str) -> None:
         with open(path, "rb") as f:
             head = f.read(header_len)
     except OSError as exc:
-        raise DataError(f"{path}: could not be read ({exc.strerror}). Check that this user may read it, "
-                        "or " + _FIX.format(folder=folder).lower()) from None
+        raise DataError(N_("{path}: could not be read ({reason}). Check that this user may read it, or delete it "
+                           "so that it is downloaded again, or copy a good copy there (mnist's four files live in "
+                           "<root>/{folder}/raw/)."), path=path, reason=exc.strerror, folder=folder.lower()) from None
     if len(head) < header_len or struct.unpack(">I", head[:4])[0] != magic:
-        raise DataError(f"{path}: not an IDX file of the expected kind (bad header). " + _FIX.format(folder=folder))
+        raise DataError(N_("{path}: not an IDX file of the expected kind (bad header). {fix}"), path=path,
+                        fix=_fix(folder))
     dims = struct.unpack(f">{(header_len - 4) // 4}I", head[4:])
     if dims[0] != count or (magic == 2051 and dims[1:] != (28, 28)):
-        raise DataError(f"{path}: header says shape {dims}, expected ({count}{', 28, 28' if magic == 2051 else ''}). " + _FIX.format(folder=folder))
+        raise DataError(N_("{path}: header says shape {dims}, expected {shape}. {fix}"), path=path, dims=dims,
+                        shape=f"({count}{', 28, 28' if magic == 2051 else ''})", fix=_fix(folder))
     size = path.stat().st_size
     if size != expected:
-        what = "truncated" if size < expected else "longer than it should be"
-        raise DataError(f"{path}: {what} ({size:,} bytes, expected {expected:,}). " + _FIX.format(folder=folder))
+        raise DataError(N_("{path}: truncated ({size:,} bytes, expected {expected:,}). {fix}") if size < expected else
+                        N_("{path}: longer than it should be ({size:,} bytes, expected {expected:,}). {fix}"),
+                        path=path, size=size, expected=expected, fix=_fix(folder))
 
 
 def check_files(raw: Path, folder: str) -> None:
@@ -200,26 +206,24 @@ def verify_files(raw: Path, folder: str, digests: dict, loaded: dict[str, torch.
         try:
             digest = _sha256(path)
         except OSError as exc:
-            raise DataError(f"{path}: could not be read ({exc.strerror}). " + _FIX.format(folder=folder)) from None
+            raise DataError(N_("{path}: could not be read ({reason}). {fix}"), path=path, reason=exc.strerror,
+                            fix=_fix(folder)) from None
         if digest != digests[stem]:
-            raise DataError(
-                f"{path}: SHA-256 {digest[:12]}… does not match the published {digests[stem][:12]}… "
-                "(the file is corrupted or not the original). " + _FIX.format(folder=folder)
-            )
+            raise DataError(N_("{path}: SHA-256 {digest}… does not match the published {published}… (the file is "
+                               "corrupted or not the original). {fix}"), path=path, digest=digest[:12],
+                            published=digests[stem][:12], fix=_fix(folder))
         verified[key] = fp
         changed = True
     if changed:
         _remember_verified(verified)
 
 
-def _missing_message(raw: Path, folder: str, missing: list[str]) -> str:
-    return (
-        f"MNIST data not found: {', '.join(missing)} missing in {raw}, and it could not be downloaded "
-        "(no network?). Put the four files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, decompressed or as .gz) in "
-        f"<root>/{folder}/raw/ and point at <root> with the environment variable {DATA_DIR_ENV} "
-        "or the --data-dir flag."
-    )
+def _missing_message(raw: Path, folder: str, missing: list[str]) -> Message:
+    return Message(N_("MNIST data not found: {missing} missing in {raw}, and it could not be downloaded (no network?). "
+                      "Put the four files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                      "t10k-labels-idx1-ubyte, decompressed or as .gz) in <root>/{folder}/raw/ and point at <root> "
+                      "with the environment variable {variable} or the --data-dir flag."),
+                   {"missing": ", ".join(missing), "raw": raw, "folder": folder, "variable": DATA_DIR_ENV})
 
 
 def _ensure_files(root: Path, folder: str) -> Path:
@@ -259,7 +263,8 @@ def _decompress(gz: Path, target: Path, folder: str) -> None:
         os.replace(partial, target)
     except (OSError, EOFError, zlib.error) as exc:
         partial.unlink(missing_ok=True)
-        raise DataError(f"{gz}: could not be decompressed ({exc}). " + _FIX.format(folder=folder)) from None
+        raise DataError(N_("{path}: could not be decompressed ({reason}). {fix}"), path=gz, reason=exc,
+                        fix=_fix(folder)) from None
 
 
 def load_mnist(root: str | os.PathLike | None = None, device: torch.device | str | None = None,
@@ -273,7 +278,8 @@ def load_mnist(root: str | os.PathLike | None = None, device: torch.device | str
     missing and cannot be downloaded, or is corrupted.
     """
     if dataset not in DATASETS:
-        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        raise DataError(N_("unknown dataset {dataset!r}; choose one of {choices}"), dataset=dataset,
+                        choices=", ".join(DATASETS))
     folder, digests, classes = DATASETS[dataset]
     root = resolve_root(root)
     raw = _ensure_files(root, folder)
@@ -295,8 +301,9 @@ def _read_idx(path: Path, folder: str) -> torch.Tensor:
     try:
         raw = bytearray(path.resolve().read_bytes())
     except OSError as exc:
-        raise DataError(f"{path}: could not be read ({exc.strerror}). " + _FIX.format(folder=folder)) from None
+        raise DataError(N_("{path}: could not be read ({reason}). {fix}"), path=path, reason=exc.strerror,
+                        fix=_fix(folder)) from None
     if len(raw) != header_len + count * item_bytes:
-        raise DataError(f"{path}: changed while it was read. " + _FIX.format(folder=folder))
+        raise DataError(N_("{path}: changed while it was read. {fix}"), path=path, fix=_fix(folder))
     tensor = torch.frombuffer(raw, dtype=torch.uint8, offset=header_len)
     return tensor.view(count, 28, 28) if magic == 2051 else tensor

@@ -27,6 +27,7 @@ from torch import nn
 
 from .data import TRAIN_IMAGES
 from .evaluate import predict
+from .i18n import N_, Message, Refused
 from .train import StartFrom, TrainConfig
 
 SHARE = 0.1           # the examples' part of a fine-tuning epoch
@@ -49,16 +50,16 @@ def to_bytes(images, labels) -> bytes:
 
 
 def load_examples(file: str | os.PathLike | io.IOBase) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check a ``.npz`` of examples; ValueError saying what is wrong. Each array's size, shape and
-    dtype are checked from the zip's directory and the array's header before any of it is read, so a file
-    that declares a trillion images or unpacks to gigabytes is refused at once."""
+    """Read and check a ``.npz`` of examples; :class:`~mnist_core.i18n.Refused` (a ValueError) saying what is
+    wrong. Each array's size, shape and dtype are checked from the zip's directory and the array's header before
+    any of it is read, so a file that declares a trillion images or unpacks to gigabytes is refused at once."""
     try:
         with zipfile.ZipFile(file) as archive:
             images = _read_member(archive, "images", ndim=3)
             labels = _read_member(archive, "labels", ndim=1)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, NotImplementedError,
             RuntimeError) as exc:  # RuntimeError: an encrypted member; NotImplementedError: an unknown packing
-        raise ValueError(f"not a handwriting file (.npz with 'images' and 'labels'): {exc}") from None
+        raise Refused(N_("not a handwriting file (.npz with 'images' and 'labels'): {reason}"), reason=exc) from None
     return check_examples(images, labels)
 
 
@@ -67,10 +68,10 @@ def _read_member(archive: zipfile.ZipFile, name: str, ndim: int) -> np.ndarray:
     try:
         info = archive.getinfo(f"{name}.npy")
     except KeyError:
-        raise ValueError(f"not a handwriting file (.npz with 'images' and 'labels'): no '{name}'") from None
+        raise Refused(N_("not a handwriting file (.npz with 'images' and 'labels'): no '{name}'"), name=name) from None
     if info.file_size > MAX_MEMBER_BYTES:
-        raise ValueError(f"'{name}' is {info.file_size:,} bytes unpacked: over the {MAX_MEMBER_BYTES:,} that "
-                         f"{MAX_EXAMPLES:,} examples take")
+        raise Refused(N_("'{name}' is {size:,} bytes unpacked: over the {limit:,} that {count:,} examples take"),
+                      name=name, size=info.file_size, limit=MAX_MEMBER_BYTES, count=MAX_EXAMPLES)
     with archive.open(info) as stream:
         try:
             version = np.lib.format.read_magic(stream)
@@ -80,38 +81,40 @@ def _read_member(archive: zipfile.ZipFile, name: str, ndim: int) -> np.ndarray:
                 raise ValueError(f"format version {version}")
             shape, fortran, dtype = read_header(stream)
         except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
-            raise ValueError(f"'{name}' is not a readable array: {exc}") from None
+            raise Refused(N_("'{name}' is not a readable array: {reason}"), name=name, reason=exc) from None
         if dtype.kind not in NUMBERS or dtype.fields is not None or dtype.subdtype is not None:
-            raise ValueError(f"'{name}' must hold numbers, not {dtype}")
+            raise Refused(N_("'{name}' must hold numbers, not {dtype}"), name=name, dtype=dtype)
         if len(shape) != ndim:
-            raise ValueError(f"'{name}' must have {ndim} dimension{'s' if ndim > 1 else ''}, got shape {shape}")
+            raise Refused(Message.ngettext("'{name}' must have {ndim} dimension, got shape {shape}",
+                                           "'{name}' must have {ndim} dimensions, got shape {shape}", ndim,
+                                           name=name, ndim=ndim, shape=shape))
         if shape[0] > MAX_EXAMPLES:
-            raise ValueError(f"at most {MAX_EXAMPLES:,} examples, got {shape[0]:,}")
+            raise Refused(N_("at most {limit:,} examples, got {count:,}"), limit=MAX_EXAMPLES, count=shape[0])
         count = int(np.prod(shape, dtype=np.int64))
         if count * dtype.itemsize > MAX_MEMBER_BYTES:  # (N, big, big): refused before it is read
-            raise ValueError(f"'{name}' of shape {shape} is too large")
+            raise Refused(N_("'{name}' of shape {shape} is too large"), name=name, shape=shape)
         data = stream.read(count * dtype.itemsize)
     if len(data) != count * dtype.itemsize:
-        raise ValueError(f"'{name}' is truncated")
+        raise Refused(N_("'{name}' is truncated"), name=name)
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def check_examples(images, labels) -> tuple[np.ndarray, np.ndarray]:
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"images must be (N, 28, 28), got {images.shape}")
+        raise Refused(N_("images must be (N, 28, 28), got {shape}"), shape=images.shape)
     if labels.shape != (len(images),):
-        raise ValueError(f"labels must be ({len(images)},), got {labels.shape}")
+        raise Refused(N_("labels must be ({count},), got {shape}"), count=len(images), shape=labels.shape)
     if len(images) > MAX_EXAMPLES:
-        raise ValueError(f"at most {MAX_EXAMPLES} examples, got {len(images)}")
+        raise Refused(N_("at most {limit} examples, got {count}"), limit=MAX_EXAMPLES, count=len(images))
     # comparisons that NaN fails: "not (within range)", never "below or above"
     if images.dtype.kind not in NUMBERS or (images.dtype != np.uint8 and not (
             images.min(initial=0) >= 0 and images.max(initial=0) <= 255)):
-        raise ValueError("pixel values must be 0-255")
+        raise Refused(N_("pixel values must be 0-255"))
     if labels.dtype.kind not in NUMBERS or (len(labels) and not (
             labels.min() >= 0 and labels.max() <= 9
             and np.all(labels == np.round(labels)))):
-        raise ValueError("labels must be digits 0-9")
+        raise Refused(N_("labels must be digits 0-9"))
     return images.astype(np.uint8), labels.astype(np.int64)
 
 

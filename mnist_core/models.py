@@ -22,6 +22,8 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
+from .i18n import N_, Refused
+
 # MNIST training-set pixel statistics on the [0, 1] scale.
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -60,7 +62,7 @@ class ModelSpec:
 
     name: str
     build: Callable[..., nn.Module]          # plain arguments in, the model out
-    description: str
+    description: str  # marked with N_ where registered: the page says it in its visitor's language
     # argument -> (low, high): what it may be built with, checked before anything is allocated
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     widths: tuple[int, ...] = ()             # the widths offered besides the default (the page's choices)
@@ -125,12 +127,15 @@ def _check_args(spec: ModelSpec, args: dict) -> None:
         default = params[key].default
         kind = int if isinstance(default, int) else float
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise ValueError(f"model {name!r}: {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+            raise Refused(N_("model {model!r}: {key} must be an integer, got {value!r}") if kind is int else
+                          N_("model {model!r}: {key} must be a number, got {value!r}"), model=name, key=key, value=value)
         if not math.isfinite(value):
-            raise ValueError(f"model {name!r}: {key} must be a finite number, got {value!r}")
+            raise Refused(N_("model {model!r}: {key} must be a finite number, got {value!r}"), model=name, key=key,
+                          value=value)
         low, high = spec.limits.get(key, (-math.inf, math.inf))
         if not low <= value <= high:
-            raise ValueError(f"model {name!r}: {key} must be between {low:g} and {high:g}, got {value!r}")
+            raise Refused(N_("model {model!r}: {key} must be between {low:g} and {high:g}, got {value!r}"), model=name,
+                          key=key, low=low, high=high, value=value)
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
@@ -161,7 +166,7 @@ _NORM_LIMITS = {"mean": (-1e3, 1e3), "std": (1e-6, 1e3)}
 
 # Costs: fitted by benchmarks/bench_work_estimate.py (results/work_estimate.json, "coefficients", times
 # already multiplied by its per-model "time_factors").
-@register("linear", "Softmax regression, the tutorial's Linear(784, 10): ~90%", limits=_NORM_LIMITS,
+@register("linear", N_("Softmax regression, the tutorial's Linear(784, 10): ~90%"), limits=_NORM_LIMITS,
           preset="tutorial",
           cost=WorkCost(train={"base": 1.662e-06, "per_batch": 0.0004245},
                         eval={"base": 8.468e-07, "per_batch": 1.277e-05},
@@ -173,7 +178,7 @@ def linear(mean: float = 0.0, std: float = 1.0) -> nn.Module:
 
 # Widths: the largest is several times what any preset or the page uses, and still trains in
 # minutes and a few hundred MB (mlp 8192: 6.5 M weights; cnn 256: 6.3 M, 1024 channels at 3x3).
-@register("mlp", "One hidden layer of ReLU units (LeCun's 784-800-10): ~98%",
+@register("mlp", N_("One hidden layer of ReLU units (LeCun's 784-800-10): ~98%"),
           limits={"width": (1, 8192), "dropout": (0.0, 0.99), **_NORM_LIMITS},
           widths=(128, 256, 800, 1024), preset="mlp",
           cost=WorkCost(train={"base": 2.132e-06, "width": 2.696e-08, "per_batch": 0.002814},
@@ -194,7 +199,7 @@ def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
             nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
-@register("cnn", "Small convolutional network with batch norm: 99%+",
+@register("cnn", N_("Small convolutional network with batch norm: 99%+"),
           limits={"width": (1, 256), "dropout": (0.0, 0.99), **_NORM_LIMITS},
           widths=(8, 16, 32, 64), preset="cnn-fast",
           cost=WorkCost(train={"base": 0, "width": 4.419e-06, "width_squared": 1.147e-07, "per_batch": 0.008803},

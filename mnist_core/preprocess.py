@@ -14,6 +14,8 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .i18n import N_, Translatable
+
 WORK_SIDE = 256     # images are reduced to at most this before cleaning: plenty for a 20 px digit
 NUMBER_SIDE = 4 * WORK_SIDE   # a written number is cleaned at this size; an upload is decoded to at most this
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -118,7 +120,7 @@ def _otsu(values: np.ndarray) -> float:
     return float(centers[int(np.argmax(between))])
 
 
-class ImageError(ValueError):
+class ImageError(Translatable, ValueError):
     """An upload that is not a usable image; the message says why, for the user."""
 
 
@@ -143,35 +145,41 @@ def open_image(data: bytes) -> Image.Image:
     (at most DECODE_BUDGET): a JPEG is decoded already scaled down, a PNG or WebP must be decoded whole.
     16-bit images are scaled to 8 bits, palettes and CMYK converted, transparency made paper."""
     if not data:
-        raise ImageError("the file is empty")
+        raise ImageError(N_("the file is empty"))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        raise ImageError(N_("the file is {size:.1f} MB; the limit is {limit} MB"), size=len(data) / 2**20,
+                         limit=MAX_UPLOAD_BYTES // 2**20)
     try:
         image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
     except UnidentifiedImageError:
-        raise ImageError("not a PNG, JPEG or WebP image") from None
+        raise ImageError(N_("not a PNG, JPEG or WebP image")) from None
     except Image.DecompressionBombError:
-        raise ImageError(f"too many pixels (limit {MAX_PIXELS // 10**6} million)") from None
+        raise ImageError(N_("too many pixels (limit {limit} million)"), limit=MAX_PIXELS // 10**6) from None
     except (OSError, ValueError, SyntaxError) as exc:  # PIL's parsers raise these on broken headers
-        raise ImageError(f"the image could not be read ({exc.__class__.__name__})") from None
+        raise ImageError(N_("the image could not be read ({reason})"), reason=exc.__class__.__name__) from None
     w, h = image.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"{w}x{h} pixels is too large (limit {MAX_PIXELS // 10**6} million pixels)")
+        raise ImageError(N_("{width}x{height} pixels is too large (limit {limit} million pixels)"), width=w, height=h,
+                         limit=MAX_PIXELS // 10**6)
     if image.format == "JPEG":
         image.draft(image.mode, (-(-w * NUMBER_SIDE // max(w, h)), -(-h * NUMBER_SIDE // max(w, h))))
     cost = _decode_bytes(image, (w, h))
     if cost > DECODE_BUDGET:
         kind = "progressive JPEG" if image.format == "JPEG" else image.format.replace("WEBP", "WebP")
         limit = w * h * DECODE_BUDGET / cost / 10**6
-        raise ImageError(f"{w}x{h} pixels is too large for a {kind} like this one (limit {limit:.1f} million "
-                         f"pixels); a smaller copy{'' if image.format == 'JPEG' else ', or a JPEG,'} is fine")
+        raise ImageError(N_("{width}x{height} pixels is too large for a {kind} like this one (limit {limit:.1f} "
+                            "million pixels); a smaller copy is fine") if image.format == "JPEG" else
+                         N_("{width}x{height} pixels is too large for a {kind} like this one (limit {limit:.1f} "
+                            "million pixels); a smaller copy, or a JPEG, is fine"),
+                         width=w, height=h, kind=kind, limit=limit)
     try:
         image.load()
         image = _plain_mode(image)
         image.thumbnail((NUMBER_SIDE, NUMBER_SIDE), Image.BOX)   # more is never used
         image = ImageOps.exif_transpose(image)  # phone photos: upright as the camera held them
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
-        raise ImageError(f"the image could not be read ({exc.__class__.__name__}: it may be truncated)") from None
+        raise ImageError(N_("the image could not be read ({reason}: it may be truncated)"),
+                         reason=exc.__class__.__name__) from None
     return Image.fromarray(np.round(_flatten(_pixels(image)) * 255).astype(np.uint8))
 
 

@@ -18,13 +18,15 @@ from torch import nn
 
 from .data import TRAIN_IMAGES, MnistData
 from .evaluate import accuracy
+from .i18n import N_, Message, Refused
 from .models import build_model, check_model_args, list_models, model_spec, to_input
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "onecycle")
 LR_RANGE = (1e-7, 1e4)    # outside it nothing trains: no step moves a weight (above: divergence at once)
 SEED_MAX = 2**63 - 1       # torch.manual_seed takes a 64-bit seed
-_KIND_WORDS = {int: "an integer", float: "a number", str: "a word", bool: "true or false"}
+_KIND_WORDS = {int: Message(N_("an integer")), float: Message(N_("a number")), str: Message(N_("a word")),
+               bool: Message(N_("true or false"))}
 # The devices a model can train on; torch.device also takes names (xla, meta, ...) that cannot.
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -65,40 +67,45 @@ class TrainConfig:
     width: int = _field(0, "model width (hidden units / channels); 0 = the model's default")
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field that cannot work (checked by name and range only:
-        whether a named device is present is :func:`resolve_device`'s question)."""
+        """Raise :class:`~mnist_core.i18n.Refused` (a ValueError) naming the first field that cannot work
+        (checked by name and range only: whether a named device is present is :func:`resolve_device`'s question)."""
         for f in fields(self):
             value, kind = getattr(self, f.name), {"int": int, "float": float, "str": str, "bool": bool}[f.type]
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 continue
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ValueError(f"{f.name} must be {_KIND_WORDS[kind]}, got {value!r}")
+                raise Refused(N_("{name} must be {kind}, got {value!r}"), name=f.name, kind=_KIND_WORDS[kind], value=value)
         if self.model not in list_models():
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(list_models())}")
+            raise Refused(N_("unknown model {model!r}; choose one of {choices}"), model=self.model,
+                          choices=", ".join(list_models()))
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise Refused(N_("unknown optimizer {optimizer!r}; choose one of {choices}"), optimizer=self.optimizer,
+                          choices=", ".join(OPTIMIZERS))
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+            raise Refused(N_("unknown schedule {schedule!r}; choose one of {choices}"), schedule=self.schedule,
+                          choices=", ".join(SCHEDULES))
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
+            raise Refused(N_("lr must be a positive number, got {lr}"), lr=self.lr)
         if not LR_RANGE[0] <= self.lr <= LR_RANGE[1]:
-            raise ValueError(f"lr must be between {LR_RANGE[0]:g} and {LR_RANGE[1]:g}, got {self.lr:g}")
+            raise Refused(N_("lr must be between {low:g} and {high:g}, got {lr:g}"), low=LR_RANGE[0], high=LR_RANGE[1],
+                          lr=self.lr)
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise Refused(N_("batch_size must be at least 1, got {batch_size}"), batch_size=self.batch_size)
         if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+            raise Refused(N_("epochs must be at least 1, got {epochs}"), epochs=self.epochs)
         if not 0 <= self.seed <= SEED_MAX:
-            raise ValueError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
+            raise Refused(N_("seed must be between 0 and 2**63 - 1, got {seed}"), seed=self.seed)
         if not _is_device_name(self.device):
-            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
+            raise Refused(N_("unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps"), device=self.device)
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
+            raise Refused(N_("weight_decay must be a number >= 0, got {weight_decay}"), weight_decay=self.weight_decay)
         if not 0 <= self.label_smoothing < 1:  # False for NaN too
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise Refused(N_("label_smoothing must be in [0, 1), got {label_smoothing}"),
+                          label_smoothing=self.label_smoothing)
         if not 0 <= self.validation_size < TRAIN_IMAGES or self.width < 0:
-            raise ValueError(f"validation_size must be in [0, {TRAIN_IMAGES}) and width >= 0")
+            raise Refused(N_("validation_size must be in [0, {images}) and width >= 0"), images=TRAIN_IMAGES)
         if self.width and model_spec(self.model).default_width is None:
-            raise ValueError(f"model {self.model!r} has no width to set; leave width at 0")
+            raise Refused(N_("model {model!r} has no width to set; leave width at 0"), model=self.model)
         check_model_args(self.model, self.model_args())
 
     def model_args(self) -> dict:
@@ -151,13 +158,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise Refused(N_("unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps"), device=name) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but no CUDA GPU is available here; use auto or cpu")
+        raise Refused(N_("device 'cuda' asked for, but no CUDA GPU is available here; use auto or cpu"))
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"no GPU {device.index}: this machine has {torch.cuda.device_count()}")
+        raise Refused(N_("no GPU {index}: this machine has {count}"), index=device.index, count=torch.cuda.device_count())
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' asked for, but MPS is not available here; use auto or cpu")
+        raise Refused(N_("device 'mps' asked for, but MPS is not available here; use auto or cpu"))
     return device
 
 

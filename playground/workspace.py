@@ -25,6 +25,7 @@ import numpy as np
 from torch import nn
 
 from mnist_core.handwriting import load_examples
+from mnist_core.i18n import say
 from mnist_core.jobs import Job
 from playground.owner import is_gone, this_process
 from playground.recorder import record
@@ -452,7 +453,7 @@ class Workspace:
             cannot = self._("{name} cannot be read as your digits (a .npz downloaded from this page)").format(
                 name=plain(name))
             if isinstance(exc, ValueError):
-                cannot = self._("{refusal}: {why}").format(refusal=cannot, why=plain(str(exc)))
+                cannot = self._("{refusal}: {why}").format(refusal=cannot, why=plain(say(exc, self.words)))
             return [Notice("warning", cannot)]
         before = len(self.visitor.examples)
         notices = self.add_examples(images, labels)

@@ -1,6 +1,7 @@
 """The catalogs: every message translated (no fuzzy, the placeholders kept), the extraction up to date, the
 compiled files current; the terminal in the environment's language with the tutorial's lines as they are."""
 
+import pickle
 import re
 import string
 
@@ -10,6 +11,8 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from helpers import ROOT, run_main
+from mnist_core.i18n import N_, say, translation
+from mnist_core.preprocess import ImageError
 
 # The two domains (README.md, "In Korean"): what Babel extracts for each, the way babel.cfg and the README's
 # commands extract it.
@@ -101,6 +104,8 @@ def test_the_terminal_speaks_the_environments_language_and_keeps_the_tutorials_l
     assert "학습률" in helped.stdout  # a TrainConfig field's help too
     refused = run_main(capsys, "--save", str(mnist_root))
     assert refused.returncode == 2 and "mnist_core: 오류:" in refused.stderr and "폴더입니다" in refused.stderr
+    refused = run_main(capsys, "--lr", "-1")  # a refusal of mnist_core's, kept as its template and values
+    assert refused.returncode == 2 and "lr(학습률)은 양수여야 합니다. 받은 값: -1" in refused.stderr
 
     ran = run_main(capsys, "--epochs", "1", "--data-dir", mnist_root, "--device", "cpu")
     assert ran.returncode == 0, ran.stderr
@@ -109,3 +114,14 @@ def test_the_terminal_speaks_the_environments_language_and_keeps_the_tutorials_l
 
     monkeypatch.setenv("LANG", "C.UTF-8")  # no catalog for it: English
     assert "Train a classifier on MNIST" in run_main(capsys, "--help").stdout
+
+
+def test_a_refusal_is_its_english_and_its_template_and_values_even_pickled():
+    """What the page's caches and Ray send between processes is pickled: the template and values must survive,
+    even when a value holds braces (the English alone would be read back as a template)."""
+    error = ImageError(N_("the image could not be read ({reason})"), reason="{not a placeholder}")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) == "the image could not be read ({not a placeholder})"
+    assert (again.template, again.values) == (error.template, error.values)
+    assert say(again, translation("ko")) == "이미지를 읽을 수 없었습니다 ({not a placeholder})"
+    assert say(ValueError("no template"), translation("ko")) == "no template"

@@ -1,18 +1,26 @@
-"""The page in Korean (AppTest): it trains and shows its results with no English word of the page's left; the
-language comes from the address, else the browser, and switching it keeps the settings and the runs."""
+"""The page in Korean (AppTest): it trains and shows its results with no English word of the page's left, nor of
+mnist_core's (its refusals, notes and model descriptions); the language comes from the address, else the browser,
+and switching it keeps the settings and the runs."""
 
+import io
 import json
 import re
 
+import numpy as np
 import pytest
+import streamlit as st
+import torchvision
 from babel.messages.pofile import read_po
 from streamlit.runtime.context import ContextProxy
 from streamlit.testing.v1 import AppTest
 
 from helpers import ROOT
+from playground.text import plain
 
 APP = str(ROOT / "streamlit_app.py")
-CATALOG = ROOT / "dashboard" / "locale" / "ko" / "LC_MESSAGES" / "dashboard.po"
+# the page's words, and mnist_core's that the page shows (refusals, notes, model descriptions)
+CATALOGS = (ROOT / "dashboard" / "locale" / "ko" / "LC_MESSAGES" / "dashboard.po",
+            ROOT / "mnist_core" / "locale" / "ko" / "LC_MESSAGES" / "mnist_core.po")
 WIDGETS = ("button", "download_button", "selectbox", "select_slider", "slider", "number_input", "checkbox", "radio",
            "multiselect", "file_uploader", "expander", "metric", "segmented_control")
 
@@ -20,8 +28,10 @@ WIDGETS = ("button", "download_button", "selectbox", "select_slider", "slider", 
 def english_words() -> tuple[set[str], set[str]]:
     """The page's English: whole labels (one word, no value in them: "Train", "Seed") and the phrases of two
     words or more between a message's placeholders ("the tutorial's known accuracy")."""
-    with open(CATALOG, "rb") as f:
-        messages = [m for m in read_po(f) if m.id]
+    messages = []
+    for catalog in CATALOGS:
+        with open(catalog, "rb") as f:
+            messages += [m for m in read_po(f) if m.id]
     labels, phrases = set(), set()
     for message in messages:
         for text in message.id if isinstance(message.id, tuple) else (message.id,):
@@ -137,3 +147,42 @@ def test_a_first_visit_takes_the_browsers_language_and_the_address_overrides_it(
     monkeypatch.setattr(ContextProxy, "locale", property(lambda self: "en-US"))
     at = page()
     assert at.session_state.lang == "en" and "lang" not in at.query_params  # the address as it always was
+
+
+def test_mnist_cores_refusals_are_said_in_korean(page):
+    """A link asking for hours of training, photos that are no images, a handwriting file that is none:
+    mnist_core's refusals (WorkLimitError, ImageError, load_examples') reach the page as templates and values,
+    said in the visitor's language."""
+    at = page(lang="ko", model="cnn", width="64", batch_size="32", epochs="30", augment="1")
+    assert at.button(key="train").disabled
+    refusals = [w.value for w in at.sidebar.warning if w.value.startswith("이 서버에서는 할 수 없습니다")]
+    assert refusals and "다음 중 하나를 고르세요: 에포크 최대" in refusals[0]
+    at.file_uploader(key="photos").set_value([("notes.png", b"not an image", "image/png"),
+                                              ("empty.png", b"", "image/png")]).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert f"{plain('notes.png')}: PNG, JPEG, WebP 이미지가 아닙니다." in errors
+    assert f"{plain('empty.png')}: 파일이 비어 있습니다." in errors
+    digits = io.BytesIO()  # a handwriting file with a label that is no digit
+    np.savez(digits, images=np.zeros((1, 28, 28), np.uint8), labels=np.array([12]))
+    at.file_uploader(key="hw-file").set_value(("mine.npz", digits.getvalue(), "application/octet-stream")).run()
+    assert any(plain("labels는 0-9의 숫자여야 합니다") in w.value for w in at.warning)
+    help_text = at.sidebar.selectbox(key="model").proto.help
+    assert "배치 정규화를 쓰는 작은 합성곱 신경망" in help_text  # the models' descriptions
+    assert english_left(at) == []
+
+
+def test_a_data_error_is_said_in_korean(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["lang"] = "ko"
+        at.run()
+        assert not at.exception
+        texts = "\n".join(shown(at))
+        assert "MNIST 데이터가 없습니다" in texts and "MNIST data not found" not in texts
+        assert english_left(at) == []
+    finally:
+        st.cache_resource.clear()

@@ -3,7 +3,7 @@ a test image; for the linear model, its weight templates."""
 
 import streamlit as st
 
-from dashboard import navigation, resources, session
+from dashboard import i18n, navigation, resources, session
 from dashboard.classifier import classifier
 from dashboard.i18n import _
 from dashboard.inside import inside_section
@@ -21,6 +21,6 @@ if run is not None:
     try:
         classes = resources.mnist().classes
     except DataError as exc:
-        st.error(str(exc))
+        st.error(i18n.message(exc))
     else:
         learned_section(run, classes)

@@ -5,7 +5,7 @@ A shared run (``?run=``) opens here too, read-only: its curve and numbers instea
 
 import streamlit as st
 
-from dashboard import navigation, resources, session
+from dashboard import i18n, navigation, resources, session
 from dashboard.code_view import code_section
 from dashboard.draw import draw_section
 from dashboard.i18n import _
@@ -48,7 +48,7 @@ def mistakes(run) -> None:
     try:
         data = resources.mnist()
     except DataError as exc:
-        st.error(str(exc))
+        st.error(i18n.message(exc))
     else:
         mistakes_section(run, data)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 
+from ..i18n import Message, Translatable
 from .job import Job
 
 PER_OWNER_ENV = "MNIST_MAX_TRAININGS_PER_VISITOR"
@@ -20,7 +21,7 @@ PER_OWNER_ENV = "MNIST_MAX_TRAININGS_PER_VISITOR"
 DEFAULT_PER_OWNER = 3
 
 
-class TooManyTrainings(ValueError):
+class TooManyTrainings(Translatable, ValueError):
     """An owner already has as many trainings queued or running as the backend allows; the message says what
     to do."""
 
@@ -63,8 +64,9 @@ class FairQueue:
         self._forget_ended()
         submissions = {g for _, g in self._owned.get(owner, [])}
         if group not in submissions and len(submissions) >= limit:
-            raise TooManyTrainings(f"You have {limit} training{'s' if limit > 1 else ''} queued or running; "
-                                   "wait for one to end or stop one.")
+            raise TooManyTrainings(Message.ngettext(
+                "You have {count} training queued or running; wait for one to end or stop one.",
+                "You have {count} trainings queued or running; wait for one to end or stop one.", limit, count=limit))
         self._owned.setdefault(owner, []).append((job, group))
 
     def _forget_ended(self) -> None:

@@ -9,6 +9,7 @@ import threading
 from typing import Callable
 
 from ..budget import WorkLimits
+from ..i18n import N_
 from ..train import EpochReport, StartFrom, TrainConfig, resolve_device
 from .fair import FairQueue
 from .job import STOPPED, DataSpec, Job, JobResult
@@ -117,7 +118,7 @@ class ThreadBackend:
     def _run(self, job: Job, on_epoch: Callable[[EpochReport], None] | None = None) -> None:
         report = job if on_epoch is None else _AlsoEachEpoch(job, on_epoch)
         result = run_job(job.config, job.data, report, worker=f"{worker_name()}, {threading.current_thread().name}",
-                         loading_note="loading the data (once per server)…",
+                         loading_note=N_("loading the data (once per server)…"),
                          should_stop=lambda: job.stop_requested, start=job.start)
         job.finish(result)
 

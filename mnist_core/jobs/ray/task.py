@@ -9,6 +9,7 @@ import time
 
 import ray
 
+from ...i18n import N_
 from ...train import EpochReport, TrainConfig
 from ..job import DataSpec
 from ..worker import run_job, worker_name
@@ -61,7 +62,7 @@ def train_task(job_id: str, config: TrainConfig, spec: DataSpec, board, start=No
 
     def work():  # in a thread: the generator must stay free to yield while the training runs
         result = run_job(config, spec, stream, worker=worker,
-                         loading_note="loading the data (once per worker)…", should_stop=stop.is_set, start=start)
+                         loading_note=N_("loading the data (once per worker)…"), should_stop=stop.is_set, start=start)
         stream.items.put(("result", result))
 
     threading.Thread(target=work, daemon=True).start()
