@@ -180,6 +180,7 @@ def test_a_data_error_is_said_in_korean(tmp_path, monkeypatch):
         at = AppTest.from_file(APP, default_timeout=60)
         at.query_params["lang"] = "ko"
         at.run()
+        at.switch_page("dashboard/pages/inside.py").run()  # the test set's map needs the data
         assert not at.exception
         texts = "\n".join(shown(at))
         assert "MNIST 데이터가 없습니다" in texts and "MNIST data not found" not in texts
