@@ -30,7 +30,7 @@ pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirem
 from mnist_core import TrainConfig  # noqa: E402
 from mnist_core.jobs.ray.session import session_processes  # noqa: E402
 
-from helpers import CHROMIUM, ROOT, free_port, start_server  # noqa: E402
+from helpers import CHROMIUM, ROOT, free_port, go_to, start_server  # noqa: E402
 from ray_cluster import RAY_ENV, start_cluster, start_head, stop_head  # noqa: E402
 
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
@@ -199,6 +199,7 @@ def test_servers_on_one_cluster_train_apart_and_outlive_its_head(browser, mnist_
             value.wait_for(timeout=180_000)
             expect(page.get_by_text("a Ray worker").first).to_be_visible()    # trained by a Ray worker
             assert float(value.inner_text().rstrip("%")) > 95
+            go_to(page, "Runs")
             page.get_by_text("Share, download or remove a run").click()
             expect(page.locator("[class*=st-key-run-row-]")).to_have_count(1)   # its own run only
 
