@@ -233,6 +233,7 @@ def test_servers_on_one_cluster_train_apart_and_outlive_its_head(browser, mnist_
         backend.close()
         back = start_head(int(address.rpartition(":")[2]), env={**RAY_ENV, "MNIST_DATA_DIR": str(mnist_root)})
         for page in pages:                                   # each server trains again, on the head that is back
+            go_to(page, "Train")
             page.get_by_role("button", name="Train", exact=True).click()
         for page in pages:
             trained(page, 2)
