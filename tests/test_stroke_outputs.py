@@ -58,3 +58,31 @@ def test_the_median_filter_is_scipys(shape):
     rng = np.random.default_rng(sum(shape))
     for ink in (rng.random(shape, dtype=np.float32), (rng.random(shape) > 0.7).astype(np.float32)):
         assert np.array_equal(_median3(ink), ndimage.median_filter(ink, 3))
+
+
+def test_each_stroke_shows_its_own_bars_and_another_language_its_own_axis(monkeypatch, shipped_model):
+    """The page keeps one figure per session and updates it: a second stroke's bars are its own, and a change
+    of language builds the figure again in that language."""
+    import sys
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest
+
+    from helpers import ROOT
+
+    drawn = {"image": canvas("1")}
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas",
+                        SimpleNamespace(st_canvas=lambda **_: SimpleNamespace(image_data=drawn["image"])))
+
+    def bars(at):
+        spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+        return spec["data"][0]["text"], spec["layout"]["yaxis"]["title"]["text"]
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    assert not at.exception and bars(at) == (RECORDED["1"]["bars"]["text"], "probability (%)")
+    drawn["image"] = canvas("7")
+    at.run()
+    assert bars(at) == (RECORDED["7"]["bars"]["text"], "probability (%)")
+    at.session_state["lang"] = "ko"
+    at.run()
+    assert not at.exception and bars(at)[1] != "probability (%)"
