@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,13 +96,14 @@ def per_class_figure(per_class: np.ndarray, classes: tuple[str, ...]) -> go.Figu
     return fig
 
 
+@functools.cache
 def _lut(name: str) -> np.ndarray:
-    """A Plotly colour scale as a (256, 3) uint8 lookup table."""
+    """A Plotly colour scale as a (256, 3) uint8 lookup table, built once per process: Plotly's colour helpers
+    took a fifth of a stroke's server time when it was built for every image (benchmarks/README.md, section 15)."""
     from plotly.colors import sample_colorscale, unlabel_rgb
-    return np.array([unlabel_rgb(c) for c in sample_colorscale(name, np.linspace(0, 1, 256))], dtype=np.uint8)
-
-
-_LUTS: dict[str, np.ndarray] = {}
+    lut = np.array([unlabel_rgb(c) for c in sample_colorscale(name, np.linspace(0, 1, 256))], dtype=np.uint8)
+    lut.flags.writeable = False  # shared by every session
+    return lut
 
 
 def colour_tiles(maps: np.ndarray, cols: int, diverging: bool = True, tile: int = 84, gap: int = 4) -> np.ndarray:
@@ -109,7 +111,7 @@ def colour_tiles(maps: np.ndarray, cols: int, diverging: bool = True, tile: int 
     scale for all: diverging (red = positive, blue = negative, white = 0) or 0-to-max (Viridis). One image
     per view keeps a stroke's redraw light: a browser decodes one PNG faster than it lays out dozens of plots."""
     name = "RdBu_r" if diverging else "Viridis"
-    lut = _LUTS.setdefault(name, _lut(name))
+    lut = _lut(name)
     limit = float(np.abs(maps).max()) or 1.0
     scaled = (maps / limit + 1) / 2 if diverging else np.clip(maps / limit, 0, 1)
     rgb = lut[np.clip((scaled * 255).round().astype(int), 0, 255)]                 # (n, h, w, 3)
@@ -185,11 +187,19 @@ DIGITS = tuple(str(d) for d in range(10))
 
 
 def probabilities_figure(probs: np.ndarray, classes: tuple[str, ...] = DIGITS) -> go.Figure:
-    best = int(np.argmax(probs))
-    colors = [COST if i == best else "#c7d2fe" for i in range(len(probs))]
-    fig = go.Figure(go.Bar(x=list(classes), y=100 * probs, marker_color=colors,
-                           text=[f"{100 * p:.0f}%" for p in probs], textposition="outside"))
+    """The ten probabilities as bars, the predicted digit's highlighted. A stroke updates the figure of the
+    stroke before (:func:`show_probabilities`) rather than build one: Plotly validates every property of a new
+    figure, 10 ms of a stroke's 30 (benchmarks/README.md, section 15)."""
+    fig = go.Figure(go.Bar(x=list(classes), textposition="outside"))
     fig.update_yaxes(title_text=_("probability (%)"), range=[0, 110])
     fig.update_xaxes(type="category")
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=260)
+    return show_probabilities(fig, probs)
+
+
+def show_probabilities(fig: go.Figure, probs: np.ndarray) -> go.Figure:
+    """A :func:`probabilities_figure` (of the same classes) now showing ``probs``, changed in place."""
+    best = int(np.argmax(probs))
+    fig.data[0].update(y=100 * probs, marker_color=[COST if i == best else "#c7d2fe" for i in range(len(probs))],
+                       text=[f"{100 * p:.0f}%" for p in probs])
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, i18n
 from dashboard.i18n import _
 from dashboard.classifier import classifier
 from mnist_core import predict, to_mnist
@@ -59,8 +59,19 @@ def draw_and_classify(model, source: str) -> np.ndarray | None:
             st.markdown(f"<span style='font-size:5rem;font-weight:700;line-height:1'>{best}</span>",
                         unsafe_allow_html=True)
         st.caption(_("predicted digit, {percent} sure").format(percent=f"{100 * probs[best]:.0f}%"))
-        st.plotly_chart(charts.probabilities_figure(probs), width="stretch", key="probabilities")
+        st.plotly_chart(probabilities_chart(probs), width="stretch", key="probabilities")
         st.caption(scores_to_probabilities())
         st.image(digit.repeat(5, axis=0).repeat(5, axis=1), caption=_("What the model sees: 28×28, like MNIST"),
                  width=140)
     return digit
+
+
+def probabilities_chart(probs: np.ndarray):
+    """This visitor's probability bars, the figure of their stroke before updated (charts.show_probabilities);
+    one per session, since sessions draw at once, and built again for another language."""
+    ss = st.session_state
+    held = ss.get("probabilities_figure")
+    if held is None or held[0] != i18n.language():
+        ss.probabilities_figure = (i18n.language(), charts.probabilities_figure(probs))
+        return ss.probabilities_figure[1]
+    return charts.show_probabilities(held[1], probs)

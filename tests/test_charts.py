@@ -78,3 +78,14 @@ def test_the_compare_chart_keeps_its_height_and_a_short_legend_with_a_dozen_runs
     fig = charts.compare_figure(curves)
     assert fig.layout.height == 380 and fig.layout.legend.orientation == "v"   # a column that scrolls, beside
     assert all(len(t.name) <= 3 for t in fig.data) and "optimizer=adam" in fig.data[0].hovertemplate
+
+
+def test_the_colour_table_is_built_once_not_per_image(monkeypatch):
+    import plotly.colors
+    built = []
+    sample = plotly.colors.sample_colorscale
+    monkeypatch.setattr(plotly.colors, "sample_colorscale", lambda *a, **k: built.append(a[0]) or sample(*a, **k))
+    charts._lut.cache_clear()
+    for _ in range(3):
+        charts.colour_tiles(np.ones((2, 4, 4)), cols=2)
+    assert built == ["RdBu_r"]
