@@ -108,10 +108,12 @@ def test_teach_it_your_handwriting_and_read_a_photo(server, browser, mnist, tmp_
     with page.expect_download() as download:
         section.get_by_role("button", name="Download my digits (.npz)").click()
     from mnist_core.handwriting import load_examples
-    images, labels = load_examples(download.value.path())
+    saved = tmp_path / download.value.suggested_filename                     # my-digits.npz
+    download.value.save_as(saved)
+    images, labels = load_examples(saved)
     assert images.shape == (10, 28, 28) and sorted(labels) == list(range(10))
     # the downloaded file loaded back joins the drawings: two of each digit, enough to fine-tune
-    section.locator("input[type=file]").set_input_files(download.value.path())
+    section.locator("input[type=file]").set_input_files(saved)
     expect(section.get_by_text("(20 examples")).to_be_visible(timeout=30_000)
     section.get_by_role("button", name="Fine-tune on my handwriting").click()
     held = section.locator("[data-testid=stMetric]", has_text="held-out drawings")
