@@ -12,7 +12,7 @@ Parts (all by default, except ``record``):
 - **cpu**: per action, median and range over ``--reps``: a new visitor's page load, Train (tutorial defaults,
   a new visitor each time, to the finished page), a stroke (alternating "1" and "7" on a trained session);
   the student-minute (1 load + 2 Trains + 10 strokes) from those medians; and the training's own CPU and time
-  (the page's job, ``ThreadBackend.run_here``, in a process of its own);
+  (the page's job, trained as the server trains it, ``ThreadBackend.submit``, in a process of its own);
 - **memory**: RSS per extra open session (the slope over ``--sessions-memory`` sessions) and the page's own
   share: RSS after the first page minus that of a bare ``python -c "import torch"``;
 - **load**: ``--load`` sessions open, then all press Train at once: failures, and each finish after the clicks;
@@ -178,18 +178,19 @@ class Profiler:
 # the parts -------------------------------------------------------------------------------------------------------
 
 def training_self(cwd: Path, runs: int, cores: str | None = None) -> dict:
-    """The page's job itself (training and its evaluation, ``ThreadBackend.run_here``) in a process of its own,
-    after one warm-up: its CPU and wall seconds."""
+    """The page's job itself (training and its evaluation) trained as the server trains it, in a background
+    thread of the thread backend with its slots and threads per training (``ThreadBackend.submit``), in a
+    process of its own, after one warm-up: its CPU and wall seconds."""
     code = (
         "import json, time\n"
         "from mnist_core import TrainConfig\n"
         "from mnist_core.jobs import ThreadBackend\n"
         "backend = ThreadBackend()\n"
-        "backend.run_here(TrainConfig())\n"
+        "backend.submit(TrainConfig()).wait()\n"
         "out = []\n"
         f"for _ in range({runs}):\n"
         "    c, w = time.process_time(), time.perf_counter()\n"
-        "    backend.run_here(TrainConfig())\n"
+        "    backend.submit(TrainConfig()).wait()\n"
         "    out.append((time.process_time() - c, time.perf_counter() - w))\n"
         "print(json.dumps(out))\n")
     cmd = [sys.executable, "-c", code]

@@ -60,6 +60,7 @@ class Session:
         self._page_hash = ""
         self._timers: dict[str, asyncio.Task] = {}
         self._running = False
+        self._asked = False  # a rerun sent whose run has not begun (no new_session yet)
         self._changed = asyncio.Event()
         self._ws = None
         self._reader: asyncio.Task | None = None
@@ -187,7 +188,7 @@ class Session:
         client.context_info.locale = "en-US"
         client.context_info.url = self.url + ("?" + self.query_string if self.query_string else "")
         self.texts.clear()
-        self._running = True  # until its script_finished: an action's rerun has been asked for
+        self._running = self._asked = True  # until its script_finished: an action's rerun has been asked for
         self._changed.set()
         await self._ws.send(msg.SerializeToString())
 
@@ -198,7 +199,7 @@ class Session:
             kind = msg.WhichOneof("type")
             if kind == "new_session":
                 self._page_hash = msg.new_session.page_script_hash
-                self._running = True
+                self._running, self._asked = True, False
                 if not msg.metadata.run.fragment_ids:  # a whole run draws its fragments' timers anew
                     for task in self._timers.values():
                         task.cancel()
@@ -213,7 +214,8 @@ class Session:
                 self.runs += 1
                 self._running = False
             elif kind == "session_status_changed":
-                self._running = msg.session_status_changed.script_is_running
+                # the end of a run can be said after its script_finished, when a rerun has been asked since
+                self._running = msg.session_status_changed.script_is_running or self._asked
             self._changed.set()
 
     def _delta(self, msg: ForwardMsg) -> None:

@@ -8,6 +8,7 @@ No DataLoader, no per-image Python.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
@@ -29,6 +30,10 @@ _KIND_WORDS = {int: Message(N_("an integer")), float: Message(N_("a number")), s
                bool: Message(N_("true or false"))}
 # The devices a model can train on; torch.device also takes names (xla, meta, ...) that cannot.
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
+# A model's layers draw their first weights from torch's one global generator: one training at a time seeds
+# it and builds its model, so trainings in parallel threads (the thread backend's slots) each start from the
+# weights of their own seed.
+_SEEDING = threading.Lock()
 
 
 def _is_device_name(name: str) -> bool:
@@ -269,8 +274,9 @@ def train(config: TrainConfig, data: MnistData,
     """
     config.validate()
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
-    model = build_model(config.model, **config.model_args())
+    with _SEEDING:
+        torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
+        model = build_model(config.model, **config.model_args())
     if start is not None:
         model.load_state_dict(start.state_dict)
     # channels_last: the faster layout for the convolutions on CPU; a no-op for the others

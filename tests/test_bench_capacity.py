@@ -132,3 +132,26 @@ def test_the_load_client_sends_what_the_frontend_sends():
         s._reader.cancel()
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+
+
+def test_the_load_client_waits_for_its_rerun_when_the_last_runs_end_is_said_late():
+    async def scenario():
+        socket = FakeSocket()
+        s = await connected(socket)
+        stopped = ForwardMsg()
+        stopped.session_status_changed.script_is_running = False
+        socket.answer(new_session(), widget("button", "train", "Train"), finished())
+        await s.open()
+        socket.answer()                                  # the click's run comes later
+        await s.click("Train")
+        socket.incoming.put_nowait(stopped)              # the page load's run said ended after its script_finished
+        await asyncio.sleep(0.1)
+        waiting = asyncio.create_task(s.idle())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()                        # the Train's run has not come yet
+        for msg in (new_session(), widget("button", "train", "Train"), finished(), stopped):
+            socket.incoming.put_nowait(msg)
+        await asyncio.wait_for(waiting, 2)
+        s._reader.cancel()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=10))

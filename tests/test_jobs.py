@@ -50,6 +50,28 @@ def test_close_stops_every_queued_training(held):
     assert [c.seed for c in held.ran] == [1]
 
 
+def test_a_training_slot_per_core_each_with_its_share_of_the_cores_as_torch_threads(held, monkeypatch):
+    import torch
+
+    from mnist_core.jobs import thread
+    monkeypatch.setattr(thread, "cores", lambda: 4)
+    monkeypatch.delenv(thread.SLOTS_ENV, raising=False)
+    assert thread.default_slots() == 4
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        job = ThreadBackend(slots=2).submit(TINY)
+        held.wait_running()
+        assert torch.get_num_threads() == 2                     # two trainings at once: two threads each
+        other = ThreadBackend(slots=1).submit(TINY)             # the process's count is only ever lowered
+        held.wait_running()
+        assert torch.get_num_threads() == 2
+        held.release()
+        assert job.wait(10) and other.wait(10)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("config, reason", [(TrainConfig(lr=-1), "lr"), (TrainConfig(device="nonsense"), "device"),
                                             (HOURS, "over the limit")])
 def test_settings_that_cannot_train_are_refused_by_submit_and_run_here(held, config, reason):

@@ -81,7 +81,8 @@ def show_live(runs):
     live()
 
 
-def test_the_live_chart_is_built_again_for_a_new_epoch_not_for_every_refresh(monkeypatch):
+def test_the_live_chart_is_built_once_per_run_and_a_new_epoch_only_adds_its_points(monkeypatch):
+    import json
     built, build = [], charts.live_figure
     monkeypatch.setattr(charts, "live_figure", lambda *args: built.append(args) or build(*args))
     runs = [fake_run(1)]
@@ -91,7 +92,11 @@ def test_the_live_chart_is_built_again_for_a_new_epoch_not_for_every_refresh(mon
     assert not at.exception and len(built) == 1 and len(at.get("plotly_chart")) == 1
     runs[0] = fake_run(1, costs=(0.6, 0.5, 0.4))               # an epoch more
     at.run()
-    assert len(built) == 2 and list(built[-1][0]) == [0.6, 0.5, 0.4]
+    drawn = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert len(built) == 1 and drawn[0]["y"] == [0.6, 0.5, 0.4] and drawn[1]["y"] == [90.0, 90.0, 90.0]
+    runs[0] = fake_run(2)                                       # another run: a figure of its own
+    at.run()
+    assert len(built) == 2 and json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"] == [0.6, 0.5]
 
 
 def show_sidebar():
@@ -217,3 +222,48 @@ def test_the_weight_templates_say_784_is_28_by_28_flattened():
     at.run()
     assert not at.exception
     assert any("28 × 28 image flattened into one row of 784" in c.value for c in at.caption)
+
+
+def waiting_run(number, ahead):
+    """A run whose job waits in the queue with ``ahead`` trainings before it (0: it starts next)."""
+    snap = SimpleNamespace(epochs=[], device="", worker="", status="queued", queue_position=ahead,
+                           stop_requested=False, note="")
+    job = SimpleNamespace(config=TrainConfig(), status="queued", done=False, result=None, snapshot=lambda: snap)
+    return Run(number, job)
+
+
+def show_live_after_waiting(runs):
+    import streamlit as st
+
+    from dashboard import training
+    st.session_state.run_list = runs
+    st.session_state.seen_done = set()
+    st.session_state.passes = st.session_state.get("passes", 0) + 1
+    if st.session_state.passes == 1:
+        st.session_state.live_refresh = training.QUEUED_REFRESH_SECONDS  # set by the whole run while it waited
+    else:
+        training.refresh_seconds()                                       # what the page's whole run does
+    training.live()
+
+
+def show_refresh(runs):
+    import streamlit as st
+
+    from dashboard import training
+    st.session_state.run_list = runs
+    training.refresh_seconds()
+
+
+def test_a_run_behind_others_refreshes_slowly_and_its_turn_brings_the_quick_refresh_back():
+    at = AppTest.from_function(show_live_after_waiting, args=([waiting_run(1, ahead=3)],), default_timeout=30)
+    at.run()
+    assert not at.exception and at.session_state.passes == 1
+    assert any("3 trainings queued ahead" in i.value for i in at.info)
+    refresh = AppTest.from_function(show_refresh, args=([waiting_run(1, ahead=3)],), default_timeout=30)
+    refresh.run()
+    assert refresh.session_state.live_refresh == training.QUEUED_REFRESH_SECONDS
+    # its turn has come (next in the queue): the whole page runs again and refreshes every half second
+    at = AppTest.from_function(show_live_after_waiting, args=([waiting_run(1, ahead=0)],), default_timeout=30)
+    at.run()
+    assert not at.exception and at.session_state.passes == 2
+    assert at.session_state.live_refresh == training.REFRESH_SECONDS == 0.5

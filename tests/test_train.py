@@ -63,6 +63,34 @@ def test_same_seed_same_numbers(mnist):
     assert a.epoch_costs != c.epoch_costs
 
 
+def test_trainings_in_parallel_threads_each_start_from_their_own_seeds_weights(mnist, monkeypatch):
+    import threading
+    import time
+
+    train_module = importlib.import_module("mnist_core.train")
+    build = train_module.build_model
+
+    def slow_build(*args, **kw):  # the window in which another training could seed the global generator
+        time.sleep(0.2)
+        return build(*args, **kw)
+    monkeypatch.setattr(train_module, "build_model", slow_build)
+    alone = {seed: train(TrainConfig(seed=seed, device="cpu"), mnist, should_stop=lambda: True).model
+             for seed in (1, 2)}
+    together = {}
+
+    def first_weights(seed):
+        together[seed] = train(TrainConfig(seed=seed, device="cpu"), mnist, should_stop=lambda: True).model
+    threads = [threading.Thread(target=first_weights, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    for seed in (1, 2):
+        assert all(torch.equal(a, b) for a, b in zip(alone[seed].state_dict().values(),
+                                                     together[seed].state_dict().values()))
+
+
 def test_should_stop_cancels_between_batches(mnist):
     polls = []
 

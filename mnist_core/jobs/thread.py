@@ -8,6 +8,8 @@ import os
 import threading
 from typing import Callable
 
+import torch
+
 from ..budget import WorkLimits
 from ..i18n import N_
 from ..train import EpochReport, StartFrom, TrainConfig, resolve_device
@@ -18,13 +20,35 @@ from .worker import run_job, worker_name
 SLOTS_ENV = "MNIST_TRAINING_SLOTS"
 
 
+def cores() -> int:
+    """The CPU cores this process may run on (``taskset`` and containers can give it fewer than the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_slots() -> int:
-    """``MNIST_TRAINING_SLOTS``, else half the CPU cores (each training already uses every core it gets)."""
+    """``MNIST_TRAINING_SLOTS``, else one per CPU core (each training then on one thread: see
+    :func:`share_cores`)."""
     try:
         slots = int(os.environ.get(SLOTS_ENV, "0"))
     except ValueError:
         slots = 0
-    return slots if slots > 0 else max(1, (os.cpu_count() or 2) // 2)
+    return slots if slots > 0 else cores()
+
+
+def share_cores(slots: int) -> None:
+    """Give each of ``slots`` trainings at once its share of the cores as torch's intra-op threads.
+
+    Two trainings of two threads each on two cores spin for cores the other holds: the tutorial's training
+    took 2.2 CPU s pinned to a core and 16-22 s on two busy ones (benchmarks/README.md, section 15), and one
+    thread per training ends 30 trainings soonest. torch's thread count is the process's
+    (``torch.set_num_threads``), so it is only ever lowered here: a process that chose fewer keeps them.
+    """
+    threads = max(1, cores() // slots)
+    if threads < torch.get_num_threads():
+        torch.set_num_threads(threads)
 
 
 class ThreadBackend:
@@ -66,6 +90,7 @@ class ThreadBackend:
         with self._cond:
             self._queue.put(job, owner, group)
             if not self._workers:  # started on first use: importing the package starts no thread
+                share_cores(self.slots)
                 self._workers = [threading.Thread(target=self._work, name=f"mnist-training-{i + 1}", daemon=True)
                                  for i in range(self.slots)]
                 for thread in self._workers:
