@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .models import Normalize, build_model
-from .train import TrainConfig
+from .train import GLOBAL_RNG, TrainConfig
 
 TRAIN_IMAGES = 60000
 TEST_IMAGES = 10000
@@ -93,8 +93,9 @@ def script_parts(config: TrainConfig) -> list[Part]:
 # ---- the model: the registry's layers as nn.Sequential code ----
 
 def _registry_model(config: TrainConfig) -> nn.Module:
-    # The weights' initialisation draws from the global generator: leave it as the caller had it.
-    with torch.random.fork_rng(devices=[]):
+    # The weights' initialisation draws from the global generator: leave it as the caller had it, and hold it
+    # (a training in another thread may be seeding it).
+    with GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         return build_model(config.model, **config.model_args())
 
 
@@ -169,7 +170,7 @@ def _shape_comment(layer: nn.Module, x: torch.Tensor, y: torch.Tensor, last: boo
 def _check_rebuilds(layers: list[nn.Module], code: str) -> None:
     """A repr is only the layer's description: a layer whose repr leaves out what shapes its weights
     would be written as a different layer. Build the code and compare, rather than trust it."""
-    with torch.random.fork_rng(devices=[]):
+    with GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         rebuilt = list(eval(compile(code, "<model>", "eval"), {"nn": nn, "__builtins__": {}}))
 
     def described(modules: list[nn.Module]) -> list:

@@ -30,10 +30,10 @@ _KIND_WORDS = {int: Message(N_("an integer")), float: Message(N_("a number")), s
                bool: Message(N_("true or false"))}
 # The devices a model can train on; torch.device also takes names (xla, meta, ...) that cannot.
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
-# A model's layers draw their first weights from torch's one global generator: one training at a time seeds
-# it and builds its model, so trainings in parallel threads (the thread backend's slots) each start from the
-# weights of their own seed.
-_SEEDING = threading.Lock()
+# A model's layers draw their first weights from torch's one global generator: one thread at a time seeds it
+# and builds a model (a training, or mnist_core.script writing one out), so trainings in parallel threads (the
+# thread backend's slots) each start from the weights of their own seed.
+GLOBAL_RNG = threading.Lock()
 
 
 def _is_device_name(name: str) -> bool:
@@ -274,7 +274,7 @@ def train(config: TrainConfig, data: MnistData,
     """
     config.validate()
     device = resolve_device(config.device)
-    with _SEEDING:
+    with GLOBAL_RNG:
         torch.manual_seed(config.seed)  # weights are initialised on the CPU: same on every device
         model = build_model(config.model, **config.model_args())
     if start is not None:
