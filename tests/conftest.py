@@ -177,9 +177,13 @@ def held(monkeypatch):
 
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (pytest.ini runs two workers): the tests of one Ray cluster, and those of one
-    PostgreSQL cluster, each go to one worker, so each cluster is started once per run, not once per worker."""
+    PostgreSQL cluster, each go to one worker, so each cluster is started once per run, not once per worker;
+    the tests that start Ray clusters of their own go to one worker too (two at once would crowd two cores)."""
     for item in items:
-        if item.get_closest_marker("ray"):
+        if item.get_closest_marker("ray") and item.get_closest_marker("e2e"):
+            # the scale-out tests start clusters of their own: beside the session cluster's, not behind them
+            item.add_marker(pytest.mark.xdist_group("ray-own-clusters"))
+        elif item.get_closest_marker("ray"):
             item.add_marker(pytest.mark.xdist_group("ray"))
         elif any(isinstance(v, str) and v == "postgresql"
                  for v in getattr(getattr(item, "callspec", None), "params", {}).values()):

@@ -157,6 +157,10 @@ def test_mnist_cores_refusals_are_said_in_korean(page):
     assert at.button(key="train").disabled
     refusals = [w.value for w in at.sidebar.warning if w.value.startswith("이 서버에서는 할 수 없습니다")]
     assert refusals and "다음 중 하나를 고르세요: 에포크 최대" in refusals[0]
+    help_text = at.sidebar.selectbox(key="model").proto.help
+    assert "배치 정규화를 쓰는 작은 합성곱 신경망" in help_text  # the models' descriptions
+    assert english_left(at) == []
+    at.switch_page("dashboard/pages/handwriting.py").run()    # photos and handwriting files: their own page
     at.file_uploader(key="photos").set_value([("notes.png", b"not an image", "image/png"),
                                               ("empty.png", b"", "image/png")]).run()
     assert not at.exception
@@ -167,8 +171,6 @@ def test_mnist_cores_refusals_are_said_in_korean(page):
     np.savez(digits, images=np.zeros((1, 28, 28), np.uint8), labels=np.array([12]))
     at.file_uploader(key="hw-file").set_value(("mine.npz", digits.getvalue(), "application/octet-stream")).run()
     assert any(plain("labels는 0-9의 숫자여야 합니다") in w.value for w in at.warning)
-    help_text = at.sidebar.selectbox(key="model").proto.help
-    assert "배치 정규화를 쓰는 작은 합성곱 신경망" in help_text  # the models' descriptions
     assert english_left(at) == []
 
 
