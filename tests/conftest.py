@@ -188,7 +188,4 @@ def pytest_collection_modifyitems(config, items):
         elif any(isinstance(v, str) and v == "postgresql"
                  for v in getattr(getattr(item, "callspec", None), "params", {}).values()):
             item.add_marker(pytest.mark.xdist_group("postgresql"))  # the run store's tests, against PostgreSQL
-    # The longest first (browsers, servers, clusters of their own, then the session cluster's), so that neither
-    # worker is left with one at the end while the other idles.
-    items.sort(key=lambda item: (not item.get_closest_marker("e2e"), not item.get_closest_marker("ray")))
 
