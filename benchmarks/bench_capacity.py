@@ -53,6 +53,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import psutil  # noqa: E402
 
 from bench_page import CHROMIUM_ARGS, IDLE, free_port  # noqa: E402
+from revision import add_worktree, remove_worktree  # noqa: E402
 from st_client import Session  # noqa: E402
 
 RECORDED = HERE / "recorded_browser.json"  # what Chromium sent: its strokes, its page load's requests
@@ -543,8 +544,7 @@ def main() -> None:
     sides = {"now": ROOT}
     old = None
     if args.before:
-        old = Path(tempfile.mkdtemp()) / "before"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before], cwd=ROOT, check=True)
+        old = add_worktree(args.before)
         sides = {"before": old, "now": ROOT}
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -566,7 +566,7 @@ def main() -> None:
         report["stopped"] = True
     finally:
         if old is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+            remove_worktree(old)
         record(report)
     if args.profile:
         for action in ("page_load", "train", "stroke"):

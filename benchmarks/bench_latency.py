@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from bench_page import CHROMIUM_ARGS, HERE, IDLE, ROOT, start_server
+from revision import add_worktree, remove_worktree
 
 sys.path.insert(0, str(ROOT / "tests"))
 from helpers import draw_on  # noqa: E402  (the tests' mouse strokes)
@@ -197,8 +198,7 @@ def main() -> None:
     sides = {"now": ROOT}
     old = None
     if args.before:
-        old = Path(tempfile.mkdtemp()) / "before"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before], cwd=ROOT, check=True)
+        old = add_worktree(args.before)
         sides = {"before": old, "now": ROOT}
     report = {"cpus": os.cpu_count(), "budgets_s": BUDGETS, "cnn_ratio_goal": CNN_RATIO_GOAL,
               "before": args.before, "sides": {name: {} for name in sides}}
@@ -211,7 +211,7 @@ def main() -> None:
                 report["sides"][name].update(r)
     finally:
         if old is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+            remove_worktree(old)
     for side, results in report["sides"].items():
         for name, budget in BUDGETS.items():
             if name in results:

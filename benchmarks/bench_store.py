@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from bench_page import CHROMIUM_ARGS, HERE, IDLE, ROOT, rss_mb, start_server
+from revision import add_worktree, remove_worktree
 
 
 async def train_once(browser, url: str) -> float:
@@ -168,7 +169,7 @@ def main() -> None:
     report = {"cpus": os.cpu_count()}
     old = scratch / "before"
     if args.before:
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before], cwd=ROOT, check=True)
+        add_worktree(args.before, old)
         pages = {"before": (old, {**os.environ, "MNIST_STATE_DIR": str(scratch / "state-before")}), **pages}
         report["before"] = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT, text=True,
                                           capture_output=True).stdout.strip()
@@ -201,7 +202,7 @@ def main() -> None:
         print(json.dumps(report["memory"]), flush=True)
     finally:
         if args.before:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+            remove_worktree(old)
         append_run(out, report)
 
 
