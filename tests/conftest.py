@@ -78,6 +78,17 @@ def drawn_digit(monkeypatch):
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", canvas)
 
 
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch, offline):
+    """A server without MNIST that cannot download it: an empty data folder, and the page's cached data
+    forgotten before and after (st.cache_resource outlives a test)."""
+    import streamlit as st
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright: one per test module."""

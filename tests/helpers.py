@@ -204,6 +204,18 @@ def copy_raw(src_root, dst_root, suffix=""):
     return raw
 
 
+# ---------------------------------------------------------------- the page headless (AppTest)
+
+def visit(query: dict, timeout: float = 60):
+    """A new visitor opening the page at an address with ``query``: the page once run, without a traceback."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception
+    return at
+
+
 # ---------------------------------------------------------------- the page in a browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import streamlit as st
-import torchvision
 from streamlit.testing.v1 import AppTest
 
 from dashboard.navigation import HANDWRITING, INSIDE, RUNS, TRAIN
 from dashboard.settings import KEYS
-from helpers import ROOT, as_jpeg, number_photo
+from helpers import ROOT, as_jpeg, number_photo, visit
 from playground.text import plain
 
 APP = str(ROOT / "streamlit_app.py")
@@ -198,18 +197,12 @@ def test_runs_can_be_removed(mnist_root, monkeypatch, trained):
     assert list(app.dataframe[0].value["run"]) == [2]
 
 
-def test_missing_data_is_a_message_not_a_traceback(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
-    st.cache_resource.clear()
-    try:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.run()
-        press(at)
-        assert not at.exception
-        assert any("MNIST data not found" in e.value and "MNIST_DATA_DIR" in e.value for e in at.error)
-    finally:
-        st.cache_resource.clear()
+def test_missing_data_is_a_message_not_a_traceback(no_mnist):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    press(at)
+    assert not at.exception
+    assert any("MNIST data not found" in e.value and "MNIST_DATA_DIR" in e.value for e in at.error)
 
 
 def test_sessions_do_not_share_runs(mnist_root, monkeypatch, trained):
@@ -355,14 +348,6 @@ def test_inside_views_for_every_model(mnist_root, monkeypatch, trained, model, v
 
 
 # ------------------------------------------------------------------ runs that last and travel (playground.store)
-
-def visit(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception
-    return at
-
 
 def test_the_workspace_address_shows_its_runs_in_a_new_session(mnist_root, monkeypatch, trained):
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))

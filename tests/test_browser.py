@@ -13,7 +13,7 @@ import re
 import pytest
 
 from helpers import (
-    CHROMIUM, HANDS, as_jpeg, draw, go_to, number_photo, prediction, start_server, stop_server, teach, wait_idle,
+    CHROMIUM, HANDS, as_jpeg, draw, go_to, number_photo, prediction, start_server, stop_server, teach,
 )
 
 pytestmark = [pytest.mark.e2e,

@@ -1,19 +1,8 @@
 """What only the page shows of the run store's promises (the rest is tested without a page: test_workspace.py)."""
 
 import sqlalchemy as sa
-from streamlit.testing.v1 import AppTest
 
-from helpers import ROOT
-
-APP = str(ROOT / "streamlit_app.py")
-
-
-def visit(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception
-    return at
+from helpers import visit
 
 
 def workspace_rows() -> int:
@@ -26,7 +15,7 @@ def workspace_rows() -> int:
 def test_a_first_visit_gets_its_workspace_and_address_when_it_trains(mnist_root, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     before = workspace_rows()
-    at = visit({"epochs": "1"})
+    at = visit({"epochs": "1"}, timeout=180)
     at.run()                                                        # a rerun is no visit either
     assert at.session_state.ws is None and "ws" not in at.query_params and workspace_rows() == before
     at.button(key="train").click().run()
@@ -42,6 +31,6 @@ def test_the_share_page_says_how_long_its_link_works(mnist_root, monkeypatch):
     monkeypatch.setenv("MNIST_KEEP_DAYS", "12")
     store = RunStore()
     run, _ = store.add_run(None, {"epochs": 1})
-    viewer = visit({"run": store.share(run.workspace, 1)})
+    viewer = visit({"run": store.share(run.workspace, 1)}, timeout=180)
     assert any("works while its owner's workspace is kept: 12 days after its last visit" in c.value
                for c in viewer.sidebar.caption)

@@ -8,8 +8,6 @@ import re
 
 import numpy as np
 import pytest
-import streamlit as st
-import torchvision
 from babel.messages.pofile import read_po
 from streamlit.runtime.context import ContextProxy
 from streamlit.testing.v1 import AppTest
@@ -174,18 +172,12 @@ def test_mnist_cores_refusals_are_said_in_korean(page):
     assert english_left(at) == []
 
 
-def test_a_data_error_is_said_in_korean(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
-    st.cache_resource.clear()
-    try:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.query_params["lang"] = "ko"
-        at.run()
-        at.switch_page("dashboard/pages/inside.py").run()  # the test set's map needs the data
-        assert not at.exception
-        texts = "\n".join(shown(at))
-        assert "MNIST 데이터가 없습니다" in texts and "MNIST data not found" not in texts
-        assert english_left(at) == []
-    finally:
-        st.cache_resource.clear()
+def test_a_data_error_is_said_in_korean(no_mnist):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = "ko"
+    at.run()
+    at.switch_page("dashboard/pages/inside.py").run()  # the test set's map needs the data
+    assert not at.exception
+    texts = "\n".join(shown(at))
+    assert "MNIST 데이터가 없습니다" in texts and "MNIST data not found" not in texts
+    assert english_left(at) == []
