@@ -433,18 +433,30 @@ def explains_as_in_eval_mode(name):
 # ---------------------------------------------------------------- the thread backend's queue, without training
 
 class HeldRuns:
-    """A worker body that reports running, then holds its slot until :meth:`release`."""
+    """A worker body that reports running, then holds its slot until :meth:`release` or Stop, for the trainings
+    submitted while it is in place (:meth:`submitted`); any other backend's training (one a page test left
+    queued) runs as it would have."""
 
-    def __init__(self):
+    def __init__(self, real):
         self.ran: list = []   # the configs, in the order they started
         self.running = threading.Semaphore(0)
         self._release = threading.Event()
+        self._real, self._jobs = real, []
+
+    def submitted(self, job) -> None:
+        self._jobs.append(job)
 
     def __call__(self, config, spec, report, *, worker, loading_note, should_stop, start=None):
+        if not any(config is job.config for job in self._jobs):
+            return self._real(config, spec, report, worker=worker, loading_note=loading_note,
+                              should_stop=should_stop, start=start)
         report.mark_running("cpu", worker, loading_note)
         self.ran.append(config)
         self.running.release()
-        self._release.wait(10)
+        deadline = time.monotonic() + 10
+        while not self._release.wait(0.02) and time.monotonic() < deadline:
+            if should_stop():                                  # Stop ends it, as it ends a real training
+                return JobResult("stopped", device="cpu", worker=worker)
         return JobResult("completed", device="cpu", worker=worker)
 
     def wait_running(self):
@@ -452,3 +464,9 @@ class HeldRuns:
 
     def release(self):
         self._release.set()
+
+    def end(self):
+        """Release the held trainings and stop the queued ones, so none outlives its test."""
+        self.release()
+        for job in self._jobs:
+            job.stop()
