@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -34,6 +35,20 @@ def _private_folders(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _installed_components_scanned_once():
+    """Streamlit's server looks for installed components once, when it starts; ``AppTest`` looks again for
+    every new page (0.4 s of reading the metadata of every installed package, each time): once per test
+    process here too, as a server does. The packages do not change during a test run."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+    scan = manifest_scanner.scan_component_manifests
+    manifest_scanner.scan_component_manifests = functools.cache(scan)
+    yield
+    manifest_scanner.scan_component_manifests = scan
 
 
 @pytest.fixture(scope="session")
@@ -180,12 +195,27 @@ def held(monkeypatch):
     """The thread backend's worker body replaced by one that holds its slot until released (tests of the queue)."""
     from helpers import HeldRuns
     from mnist_core.jobs import thread as thread_backend
-    runs = HeldRuns()
+    runs = HeldRuns(thread_backend.run_job)
+    checked = thread_backend.ThreadBackend._checked_job
+
+    def checked_and_noted(backend, *args, **kwargs):
+        job = checked(backend, *args, **kwargs)
+        runs.submitted(job)
+        return job
     monkeypatch.setattr(thread_backend, "run_job", runs)
+    monkeypatch.setattr(thread_backend.ThreadBackend, "_checked_job", checked_and_noted)
     yield runs
-    runs.release()
+    runs.end()
 
 
+def pytest_collection_finish(session):
+    """What is imported and collected by now lives to the end of the run: out of the garbage collector's
+    walks (gc.freeze), which otherwise go through torch's, Streamlit's and Ray's objects at every full
+    collection (about 3 s of each worker's run, measured) and five times more at its end."""
+    gc.freeze()
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own, which reads the groups into the tests' ids
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (pytest.ini runs two workers): the tests of one Ray cluster, and those of one
     PostgreSQL cluster, each go to one worker, so each cluster is started once per run, not once per worker;
