@@ -61,18 +61,20 @@ def press(at, key="train"):
 @pytest.fixture(scope="module")
 def trained(mnist):
     """``trained(model)``: a finished one-epoch run of ``model`` as ``(config, JobResult)``, made once per
-    module. Trained on a tenth of the training set: the tests that look at a run need one with a model and
-    an evaluation on the whole test set, not a good model, nor the page's Train and its wait."""
+    module. Trained on a tenth of the training set, at the model's narrowest width: the tests that look at a
+    run need one with a model and an evaluation on the whole test set, not a good model, nor the page's Train
+    and its wait."""
     from mnist_core import TrainConfig
     from mnist_core.data import MnistData
     from mnist_core.jobs import run_training
+    from mnist_core.models import model_spec
     tenth = MnistData(mnist.train_images[:6000], mnist.train_labels[:6000], mnist.test_images, mnist.test_labels,
                       mnist.classes)
     done = {}
 
     def run(model: str = "linear"):
         if model not in done:
-            config = TrainConfig(model=model, epochs=1, device="cpu")
+            config = TrainConfig(model=model, epochs=1, device="cpu", width=min(model_spec(model).widths, default=0))
             done[model] = config, run_training(config, tenth)
             assert done[model][1].status == "completed"
         return done[model]

@@ -1,5 +1,6 @@
-"""``python -m mnist_core``: as a user runs it, in a subprocess, for the tutorial's output and an exit status;
-its ``main`` in this process for everything else (no interpreter and torch import to wait for each time)."""
+"""``python -m mnist_core``: as a user runs it, in a subprocess, for the tutorial's output and an exit status
+(marked ``e2e``, out of the fast loop); its ``main`` in this process for everything else (no interpreter and
+torch import to wait for each time)."""
 
 import json
 import re
@@ -12,6 +13,7 @@ from helpers import run_cli, run_main
 from mnist_core import TrainConfig, load_checkpoint, resolve_device
 
 
+@pytest.mark.e2e   # a fresh interpreter, as a user runs it
 def test_the_tutorials_run(mnist_root, tmp_path):
     summary = tmp_path / "summary.json"
     ckpt = tmp_path / "model.pt"
@@ -53,6 +55,7 @@ def test_bad_flags_exit_2_without_traceback(args, message, tmp_path, capsys):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_a_bad_flag_exits_2_from_the_terminal(tmp_path):
     proc = run_cli("--lr", "fast", "--data-dir", str(tmp_path))
     assert proc.returncode == 2

@@ -6,7 +6,7 @@ from mnist_core import PRESETS, TrainConfig, preset_config
 from mnist_core.budget import (AUGMENT_S_PER_IMAGE, MEMORY_ENV, SECONDS_ENV, WorkEstimate, WorkLimitError,
                                WorkLimits, estimate_work)
 from mnist_core.models import WorkCost, model_spec
-from helpers import run_cli
+from helpers import run_main
 
 # The two settings of issue 12 that took hours (about 215 min) and gigabytes (4.4 GB) from one link.
 HOURS = dict(model="cnn", width=64, batch_size=32, epochs=30, augment=True)
@@ -79,8 +79,8 @@ def test_the_estimate_grows_with_the_work():
         estimate_work(TrainConfig(model="cnn", width=10**6))
 
 
-def test_the_cli_refuses_over_max_seconds_before_training(tmp_path):
-    proc = run_cli("--model", "cnn", "--width", "64", "--batch-size", "32", "--epochs", "30", "--augment",
+def test_the_cli_refuses_over_max_seconds_before_training(tmp_path, capsys):
+    proc = run_main(capsys, "--model", "cnn", "--width", "64", "--batch-size", "32", "--epochs", "30", "--augment",
                    "--max-seconds", "600", "--data-dir", str(tmp_path / "none"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "mnist_core: error: this training would take" in proc.stderr and "limit of 10 min" in proc.stderr

@@ -66,9 +66,11 @@ def test_photographed_mnist_digits_are_read_almost_as_well(mnist, tutorial_resul
     from mnist_core import load_checkpoint
     from mnist_core.checkpoint import pretrained_path
     from mnist_core.preprocess import photo_like
+    # 150 digits, each photographed once (44 ms each): direct and through a photo, the tutorial's model read
+    # 93.3% and 96.0% of them, the shipped CNN 100% and 100% (on 300: 93.0/93.3%, 99.7/99.7%)
     rng = np.random.default_rng(0)
-    images = mnist.test_images[:300].numpy()
-    labels = mnist.test_labels[:300].numpy()
+    images = mnist.test_images[:150].numpy()
+    labels = mnist.test_labels[:150].numpy()
     via_photo = np.stack([to_mnist(photo_like(img, rng)) for img in images])  # once, for both models
     for model in (tutorial_result.model, load_checkpoint(pretrained_path())[0]):
         direct_acc = (predict(model, images).argmax(1) == labels).mean()
@@ -116,7 +118,7 @@ def png_claiming(width, height, colour_type=0):
     (png_claiming(60000, 60000), "too many pixels"),
     (png_claiming(10000, 5000), "too large"),
     (b"\0" * (11 * 1024 * 1024), "limit is 10 MB"),
-])
+], ids=["empty", "GIF", "PNG 60000x60000", "PNG 10000x5000", "11 MB"])  # not the bytes: an id of 44 MB
 def test_bad_uploads_are_refused_with_a_reason(data, message):
     from mnist_core.preprocess import ImageError, open_image
     with pytest.raises(ImageError, match=message):

@@ -186,6 +186,7 @@ def tutorial_one_epoch(mnist_root) -> tuple[TrainConfig, str]:
     return config, script.replace('data_root = "MNIST_data/"', f"data_root = {str(mnist_root)!r}")
 
 
+@pytest.mark.e2e   # the script as a user runs it, in a fresh interpreter
 def test_the_tutorials_script_trains_like_mnist_core(mnist_root, mnist, tmp_path):
     config, script = tutorial_one_epoch(mnist_root)
     (tmp_path / "tutorial.py").write_text(script)
