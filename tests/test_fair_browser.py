@@ -25,9 +25,9 @@ def test_a_visitor_pressing_train_ten_times_cannot_keep_another_waiting(server, 
 
     first = browser.new_context(viewport={"width": 1280, "height": 2000}).new_page()
     second = browser.new_context(viewport={"width": 1280, "height": 2000}).new_page()
-    # trainings of some seconds each (30 epochs of 469 batches: about 7 s on a free core, twice what the ten
-    # clicks below take), so the first is still training when the second visitor arrives
-    first.goto(f"{server}/?epochs=30&batch_size=128")
+    # trainings of some seconds each (30 epochs of 1,875 batches: about 17 s on a free core, four times what the
+    # ten clicks below take, with room for a busy machine), so the first still trains when the second arrives
+    first.goto(f"{server}/?epochs=30&batch_size=32")
     second.goto(server)
     wait_idle(first), wait_idle(second)
 

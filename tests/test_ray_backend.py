@@ -46,7 +46,8 @@ def test_stop_reaches_the_worker_within_a_batch_and_keeps_the_model(ray_backend)
 
 
 def test_a_queued_training_knows_how_many_are_ahead_and_the_sweep_runs_in_parallel(ray_backend):
-    jobs = [ray_backend.submit(TrainConfig(model="mlp", epochs=1, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
+    # three epochs each (about 6 s on a free core): long enough to overlap even when a worker starts late
+    jobs = [ray_backend.submit(TrainConfig(model="mlp", epochs=3, batch_size=256, lr=lr)) for lr in (0.01, 0.1, 1.0)]
     positions, most_at_once = set(), 0
     deadline = time.monotonic() + 120
     while not all(j.done for j in jobs):
