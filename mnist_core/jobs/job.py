@@ -51,6 +51,11 @@ class JobResult:
         """A training that could not run or was lost, ``message`` saying why in words for the user."""
         return cls(FAILED, device=device, worker=worker, message=message)
 
+    @classmethod
+    def never_started(cls) -> "JobResult":
+        """A queued training stopped before a backend started it."""
+        return cls(STOPPED, message="stopped before it started")
+
     def model(self) -> nn.Module | None:
         """The trained model on the CPU, rebuilt from the checkpoint once (kept as is when trained here)."""
         if self._model is None and self.checkpoint is not None:

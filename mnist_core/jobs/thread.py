@@ -14,7 +14,7 @@ from ..budget import WorkLimits
 from ..i18n import N_
 from ..train import EpochReport, StartFrom, TrainConfig, resolve_device
 from .fair import FairQueue
-from .job import STOPPED, DataSpec, Job, JobResult
+from .job import DataSpec, Job, JobResult
 from .worker import run_job, worker_name
 
 SLOTS_ENV = "MNIST_TRAINING_SLOTS"
@@ -112,7 +112,7 @@ class ThreadBackend:
         with self._cond:
             if not self._queue.remove(job):
                 return
-        job.finish(JobResult(STOPPED, message="stopped before it started"))
+        job.finish(JobResult.never_started())
 
     def _work(self) -> None:
         while True:

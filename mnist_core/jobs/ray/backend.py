@@ -22,7 +22,7 @@ import mnist_core
 from ...budget import WorkLimits
 from ...train import StartFrom, TrainConfig
 from ..fair import FairQueue
-from ..job import QUEUED, STOPPED, DataSpec, Job, JobResult
+from ..job import QUEUED, DataSpec, Job, JobResult
 from .session import end_session
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class RayBackend:
             dropped = self._queue.remove(job)
             driver = self._driver if job.id in self._sent else None
         if dropped:
-            job.finish(JobResult(STOPPED, message="stopped before it started"))
+            job.finish(JobResult.never_started())
         elif driver is not None:
             try:
                 driver.send("stop", job.id)
