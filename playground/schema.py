@@ -11,7 +11,7 @@ import hashlib
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 meta = sa.MetaData()
 schema_version = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
@@ -46,6 +46,7 @@ runs_table = sa.Table(
     sa.Column("pid_started", sa.Float),                              # (a pid is reused after a restart)
     sa.Column("tuned_from", sa.Integer),  # a fine-tune's source: see playground.store.StoredRun.tuned_from
     sa.UniqueConstraint("workspace", "number"),
+    sqlite_autoincrement=True,  # version 3: see _upgrade_to_v3
 )
 epochs_table = sa.Table(
     "epochs", meta,
@@ -68,6 +69,7 @@ examples_table = sa.Table(                      # version 2: a workspace's drawn
     sa.Column("image", sa.LargeBinary, nullable=False),   # 28 x 28 uint8, row by row
     sa.Column("label", sa.Integer, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    sqlite_autoincrement=True,  # version 3: see _upgrade_to_v3
 )
 
 
@@ -129,4 +131,38 @@ def put_checkpoint(conn, blob: bytes) -> str:
     return sha
 
 
-UPGRADES = {1: _create_v1, 2: _upgrade_to_v2}  # version -> what brings the schema from version - 1 to it
+def _upgrade_to_v3(conn) -> None:
+    """A removed run's or example's id is never given to another. SQLite gives a new row the highest id in
+    use plus one, so a run removed while its recorder still wrote (stopped with nothing to keep, removed on
+    another page) had its id given to the next run, and the late write landed there: the new run was shown
+    stopped and its training stopped with it. AUTOINCREMENT is SQLite's guarantee; PostgreSQL's sequences never
+    go back. SQLite cannot add it to a table, so the table is copied into one made with it. Each part is skipped
+    when done, so a step cut short is simply run again."""
+    if conn.dialect.name != "sqlite":
+        return
+    for table in (runs_table, examples_table):
+        new = f"{table.name}_v3"
+        if _sqlite_autoincrements(conn, table.name):
+            continue
+        if _sqlite_autoincrements(conn, table.name) is not None:  # the old table: copied whole, then dropped
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {new}"))   # a copy cut short starts again
+            create = str(sa.schema.CreateTable(table).compile(dialect=conn.dialect))
+            conn.execute(sa.text(create.replace(f"CREATE TABLE {table.name} ", f"CREATE TABLE {new} ", 1)))
+            columns = ", ".join(c.name for c in table.columns)
+            conn.execute(sa.text(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {table.name}"))
+            conn.execute(sa.text(f"DROP TABLE {table.name}"))      # its indexes go with it
+        conn.execute(sa.text(f"ALTER TABLE {new} RENAME TO {table.name}"))
+    for table in (runs_table, examples_table):
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _sqlite_autoincrements(conn, name: str) -> bool | None:
+    """Whether SQLite table ``name`` was made with AUTOINCREMENT; None when there is no such table."""
+    sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+                       {"name": name}).scalar()
+    return None if sql is None else "AUTOINCREMENT" in sql.upper()
+
+
+# version -> what brings the schema from version - 1 to it
+UPGRADES = {1: _create_v1, 2: _upgrade_to_v2, 3: _upgrade_to_v3}

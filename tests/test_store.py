@@ -23,6 +23,7 @@ from playground.store import (
     StoreUnavailable, TooManyShared, UnknownWorkspace, schema_version, workspaces,
 )
 from mnist_core import TrainConfig, load_checkpoint
+from mnist_core.jobs import JobResult
 from mnist_core.train import EpochReport
 
 _dbs = itertools.count()
@@ -206,6 +207,37 @@ def test_prune_removes_unseen_workspaces_with_their_shared_runs(store, result):
     assert store.prune(keep_days=30) == 0
 
 
+def test_a_sqlite_store_made_before_version_3_keeps_everything_and_never_reuses_an_id(tmp_path, result):
+    """Its tables made without AUTOINCREMENT (examples as version 2 made them), its upgrade to version 3 cut
+    short once (a half-made copy of the runs table left behind): opened, every run and example is there, and a
+    removed one's id is never given to a new one."""
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    ws, blob = v1_database(url, result)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE examples (id INTEGER NOT NULL PRIMARY KEY, workspace VARCHAR(32) NOT "
+                             "NULL, image BLOB NOT NULL, label INTEGER NOT NULL, created FLOAT NOT NULL)"))
+        schema.UPGRADES[2](conn)
+        conn.execute(schema_version.update().values(version=2))
+        for label in (4, 5):
+            conn.execute(sa.text("INSERT INTO examples (workspace, image, label, created) VALUES (:ws, :image, "
+                                 ":label, 0)"), {"ws": ws, "image": bytes(28 * 28), "label": label})
+        conn.execute(sa.text("CREATE TABLE runs_v3 AS SELECT * FROM runs WHERE number = 1"))  # cut short
+    engine.dispose()
+    store = RunStore(url)
+    runs = store.runs(ws)
+    assert [(r.number, r.status) for r in runs] == [(1, "completed"), (2, "completed")]
+    assert store.shared_run("T" * 22).number == 1 and store.checkpoint(runs[1].id) == blob
+    [(_, _, _), (drawn, _, _)] = store.examples(ws)
+    store.remove_run(ws, 2), store.remove_example(ws, drawn)         # the newest of each: the highest ids
+    assert store.add_run(ws, {})[0].id != runs[1].id
+    assert store.add_examples(ws, np.zeros((1, 28, 28)), [6])[1] != [drawn]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(schema_version.c.version)).scalar_one() == SCHEMA_VERSION
+        assert sorted(sa.inspect(conn).get_table_names()) == sorted(schema.meta.tables)
+        assert {i["name"] for i in sa.inspect(conn).get_indexes("runs")} == {i.name for i in runs_table.indexes}
+
+
 def test_a_newer_schema_is_refused_with_a_message(url):
     RunStore(url)
     engine = sa.create_engine(url)
@@ -344,6 +376,28 @@ def test_a_damaged_row_costs_its_run_only(store, result):
     runs = store.runs(ws)
     assert [(r.number, r.damaged) for r in runs] == [(1, True), (2, True), (3, False)]
     assert runs[2].config == {"lr": 0.1} and runs[2].evaluation.accuracy == result.evaluation.accuracy
+
+
+def test_a_removed_runs_id_is_never_given_to_another(store):
+    """A run removed while its recorder still writes (stopped with nothing to keep, removed on another page):
+    its id never names a later run, so the late writes reach nothing, as they did before its removal. (SQLite
+    gave a new row the highest id in use plus one: the next run took the removed one's id and its status.)"""
+    ws = store.new_workspace()
+    store.add_run(ws, {})
+    gone, _ = store.add_run(ws, {})                                 # the newest, so the highest id in use
+    store.remove_run(ws, gone.number)
+    new, _ = store.add_run(ws, {"lr": 0.001})
+    assert new.id != gone.id
+    assert not store.heartbeat(gone.id, status="stopped") and not store.add_epoch(gone.id, report(1))
+    store.finish_run(gone.id, JobResult.never_started())            # what the removed run's recorder writes last
+    assert [(r.number, r.status, r.epochs) for r in store.runs(ws)][1:] == [(3, "queued", [])]
+    image = np.zeros((1, 28, 28), np.uint8)
+    _, [kept] = store.add_examples(ws, image, [1])
+    _, [drawn] = store.add_examples(ws, image, [2])
+    store.remove_example(ws, drawn)
+    _, [redrawn] = store.add_examples(ws, image, [3])
+    store.remove_example(ws, drawn)                                 # a second tab's click on the removed one
+    assert redrawn != drawn and [label for _, _, label in store.examples(ws)] == [1, 3]
 
 
 def test_examples_are_kept_with_their_workspace_up_to_the_cap(store):
