@@ -30,7 +30,7 @@ MIN_PER_DIGIT = 2          # before fine-tuning: one to train on, one held out
 
 
 def examples() -> tuple[np.ndarray, np.ndarray]:
-    drawn = st.session_state.examples
+    drawn = session.visitor().examples
     images = np.stack([image for _, image, _ in drawn]) if drawn else np.zeros((0, 28, 28), np.uint8)
     return images, np.array([label for _, _, label in drawn], dtype=np.int64)
 
@@ -82,13 +82,16 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
     not held out; remember what to compare afterwards."""
     images, labels = examples()
     train_idx, held_idx = held_out_split(labels)
-    try:
-        job = resources.backend().submit(fine_tune_config(base_config), start=fine_tune_start(
-            model, images[train_idx], labels[train_idx]), owner=training.owner())
-    except ValueError as exc:
-        st.session_state.hw_notices = [Notice("warning", i18n.message(exc))]
+    backend, who = resources.backend(), training.owner()  # read before the action (dashboard.session says why)
+
+    def submit(config):  # examples the fine-tune cannot take are refused here too (a ValueError)
+        return backend.submit(config, start=fine_tune_start(model, images[train_idx], labels[train_idx]), owner=who)
+    runs, notices = session.train(submit, [fine_tune_config(base_config)], tuned_from)
+    if not runs:  # refused: said beside the drawings
+        st.session_state.hw_notices = notices
         return
-    run = session.add_run(job, tuned_from)
+    session.notify(notices)
+    [run] = runs
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
     base_accuracy = test_accuracy_of(model)
     st.session_state.hw_tunes.append({

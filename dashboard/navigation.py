@@ -24,7 +24,7 @@ RUNS = "dashboard/pages/runs.py"
 def pages() -> list[st.Page]:
     """Train first, at the address's root, so every link made before the pages (``?ws=``, ``?run=``) opens it;
     a shared run's viewer has no runs of their own to list."""
-    shared = st.session_state.shared is not None
+    shared = session.visitor().shared is not None
     found = [st.Page(TRAIN, title=_("A shared run") if shared else _("Train"), icon=":material/edit:", default=True),
              st.Page(INSIDE, title=_("Inside the model"), icon=":material/neurology:", url_path="inside"),
              st.Page(HANDWRITING, title=_("Your handwriting"), icon=":material/draw:", url_path="handwriting")]
@@ -48,12 +48,12 @@ def keep_settings() -> None:
 def keep_address() -> None:
     """The workspace and the settings (or the shared run) in the address on every page: a reload, a bookmark
     or a copied address of any page opens the same."""
-    ss = st.session_state
-    if ss.shared is None:
+    ss, visitor = st.session_state, session.visitor()
+    if visitor.shared is None:
         sync_url({key: ss[key] for key in KEYS})
         return
-    wanted = {"run": ss.shared.stored.share_token, **({"ws": ss.ws} if ss.ws is not None else {}),
-              **i18n.in_address(), **ss.unread}
+    wanted = {"run": visitor.shared.stored.share_token, **({"ws": visitor.ws} if visitor.ws is not None else {}),
+              **i18n.in_address(), **visitor.unread}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 

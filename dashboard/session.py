@@ -1,23 +1,35 @@
-"""Each visitor's session: their state (playground.workspace.Visitor's fields, in st.session_state), opened once
-from the page's address, the page's notices, and the visitor's actions, which playground carries out and whose
-notices are shown here."""
+"""Each visitor's session: their state (a playground.workspace.Visitor, one object in st.session_state), opened
+once from the page's address, the page's notices, and the visitor's actions, which playground carries out and whose
+notices are shown here.
+
+An action reads the session state before it starts and never during: a click stops the script run under way at
+its next read or write of session state (or its next element) and starts a new one, so an action that read it
+midway (a training submitted, its run not yet kept) could be stopped half done. playground's actions work on the
+Visitor object itself, whole and one at a time.
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Callable
 
 import streamlit as st
 
 from dashboard import i18n, resources
 from dashboard.settings import KEYS, from_query
+from mnist_core import TrainConfig
 from mnist_core.jobs import Job
 from playground.runs import Run
 from playground.workspace import Notice, Visitor, Workspace
 
 
+def visitor() -> Visitor:
+    """This visitor's state (see :func:`init_session`)."""
+    return st.session_state.visitor
+
+
 def workspace() -> Workspace:
-    """This visitor's actions on their session state and the server's store and trainings."""
-    return Workspace(st.session_state, resources.store, resources.live_jobs(), resources.stored_model,
+    """This visitor's actions on their state and the server's store and trainings."""
+    return Workspace(visitor(), resources.store, resources.live_jobs(), resources.stored_model,
                      resources.unsaved_runs(), words=i18n.words())
 
 
@@ -25,14 +37,12 @@ def init_session() -> None:
     """Once per browser tab: the language, the settings and the workspace (or the shared run) from the address."""
     ss = st.session_state
     i18n.init_language()
-    if "ws" in ss:
+    if "visitor" in ss:
         return
     ss.canvas_key = 0
     ss.notices = []
     ss.lasting = []      # notes kept on show until the next training is submitted (runs ended empty, let go)
-    fresh = Visitor()
-    for f in fields(Visitor):
-        ss[f.name] = getattr(fresh, f.name)
+    ss.visitor = Visitor()
     params = st.query_params.to_dict()
     settings = from_query(params)
     for key in KEYS:
@@ -56,7 +66,7 @@ def show_notices() -> None:
 
 def runs() -> list[Run]:
     """This visitor's runs as last read (see :func:`load_runs`)."""
-    return st.session_state.run_list
+    return visitor().run_list
 
 
 def load_runs() -> list[Run]:
@@ -76,10 +86,11 @@ def latest_finished() -> Run | None:
     return workspace().latest_finished()
 
 
-def add_run(job: Job, tuned_from: int | None = None) -> Run:
-    run, notices = workspace().add_run(job, tuned_from)
-    notify(notices)
-    return run
+def train(submit: Callable[[TrainConfig], Job], configs: list[TrainConfig],
+          tuned_from: int | None = None) -> tuple[list[Run], list[Notice]]:
+    """Submit the trainings and keep their runs, as one action (playground.workspace.Workspace.train): the runs,
+    and what to tell the visitor."""
+    return workspace().train(submit, configs, tuned_from)
 
 
 def remove_run(number: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import i18n
+from dashboard import i18n, session
 from dashboard.i18n import _, ngettext
 from dashboard.settings import (
     BATCH_CHOICES, EPOCHS_RANGE, KEYS, LR_CHOICES, SMOOTHING_CHOICES, base_settings, format_lr,
@@ -102,10 +102,10 @@ def settings_note() -> None:
 def sync_url(settings: dict) -> None:
     """The address: the settings (differences from the model's preset) and the visitor's workspace."""
     wanted = to_query(settings)
-    if st.session_state.ws is not None:
-        wanted["ws"] = st.session_state.ws
+    if session.visitor().ws is not None:
+        wanted["ws"] = session.visitor().ws
     wanted.update(i18n.in_address())
-    wanted.update(st.session_state.unread)  # what the store could not read stays, for a reload once it is back
+    wanted.update(session.visitor().unread)  # what the store could not read stays, for a reload once it is back
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -171,10 +171,10 @@ def sidebar() -> tuple[TrainConfig, bool, bool]:
             st.caption(_("This training: {estimate} on a 2-core CPU (an estimate; a GPU is faster).").format(
                 estimate=work_estimate(config)))
         st.button(_("Reset to the tutorial"), key="reset", on_click=reset_to_tutorial, width="stretch")
-        if st.session_state.store_down:
+        if session.visitor().store_down:
             st.caption(_("The run store is unavailable: your runs are kept in this browser tab only, and a reload "
                          "loses them. The settings are in the page's address."))
-        elif st.session_state.ws is None:
+        elif session.visitor().ws is None:
             st.caption(_("The settings are in the page's address. Your first training makes your workspace, "
                          "and the address then keeps it too."))
         else:

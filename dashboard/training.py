@@ -20,7 +20,6 @@ from dashboard.settings import format_lr
 from mnist_core import TrainConfig
 from mnist_core.advice import CHANCE_COST
 from playground.runs import Run, advice
-from playground.workspace import Notice
 
 REFRESH_SECONDS = 0.5          # while a run of this visitor trains: its progress bar, and its end shown at once
 # While every run of this visitor waits behind other trainings: its place in the queue moves once per training
@@ -35,23 +34,18 @@ TUTORIAL_ACCURACY = 0.9040
 def owner() -> str:
     """Whose trainings these are, for the backend's fair share: the workspace, else this browser tab; fixed at
     the tab's first training (which may be what makes its workspace), so the count never starts again."""
-    return st.session_state.setdefault("owner_key", st.session_state.ws or uuid.uuid4().hex)
+    return st.session_state.setdefault("owner_key", session.visitor().ws or uuid.uuid4().hex)
 
 
 def submit(configs: list[TrainConfig]) -> None:
-    """Hand each config to the backend, several (a sweep) as one submission; a setting that cannot train, or
-    a visitor with too many trainings queued, is a message, not a run."""
+    """Hand each config to the backend, several (a sweep) as one submission, and keep their runs; a setting that
+    cannot train, or a visitor with too many trainings queued, is a message, not a run."""
     group = uuid.uuid4().hex if len(configs) > 1 else None
-    for config in configs:
-        try:
-            # a backend that cannot start (Ray unreachable) says so here
-            job = resources.backend().submit(config, owner=owner(), group=group)
-        except ValueError as exc:
-            session.notify([Notice("error", i18n.message(exc))])
-            return
-        session.add_run(job)
-    if st.session_state.ws is not None and st.query_params.get("ws") != st.session_state.ws:
-        st.query_params["ws"] = st.session_state.ws  # the first training made the workspace: the address keeps it now
+    backend, who = resources.backend(), owner()  # read before the action (dashboard.session says why)
+    _, notices = session.train(lambda config: backend.submit(config, owner=who, group=group), configs)
+    session.notify(notices)
+    if session.visitor().ws is not None and st.query_params.get("ws") != session.visitor().ws:
+        st.query_params["ws"] = session.visitor().ws  # the first training made the workspace: the address keeps it now
 
 
 def training_section(configs: list[TrainConfig]) -> None:
@@ -84,7 +78,7 @@ def runs_or_rerun() -> list[Run]:
     runs = session.runs()
     if any(not r.done and r.job is None for r in runs):
         runs = session.load_runs()  # a run another server process trains: its news is in the store
-    if any(r.done and r.number not in st.session_state.seen_done for r in runs):
+    if any(r.done and r.number not in session.visitor().seen_done for r in runs):
         st.rerun()  # a run has ended: redraw the whole page (its result, mistakes, the drawing's model)
     return runs
 

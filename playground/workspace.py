@@ -1,10 +1,12 @@
 """A visitor's actions: their workspace's runs (add, remove, share, settle), a shared run (open, copy) and their
 drawn handwriting examples (add, undo, load a file).
 
-Each visitor's state is a :class:`Visitor`'s fields; the page keeps them in
-its session and hands them to a :class:`Workspace` together with the server's
-parts (the run store, the trainings it runs, the models it rebuilt). Actions
-never draw: they return what the visitor is to be told (:class:`Notice`), in
+Each visitor's state is a :class:`Visitor`; the page keeps one in its
+session and hands it to a :class:`Workspace` together with the server's parts
+(the run store, the trainings it runs, the models it rebuilt). An action runs
+whole, one at a time per visitor (a click's new script run may start while the
+one it stopped is still in an action), and touches nothing of the page's, so
+nothing stops it half done. Actions never draw: they return what the visitor is to be told (:class:`Notice`), in
 words for a visitor; what went wrong inside goes to the server's log. A
 workspace is made when the visitor first keeps something (a run, a copy, a
 drawn example), never for looking. A read never writes: a run left by a
@@ -14,6 +16,7 @@ when the visitor's runs are settled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from gettext import NullTranslations
 import numpy as np
 from torch import nn
 
+from mnist_core import TrainConfig
 from mnist_core.handwriting import load_examples
 from mnist_core.i18n import say
 from mnist_core.jobs import Job
@@ -50,7 +54,7 @@ class Notice:
 
 @dataclass
 class Visitor:
-    """One visitor's (one browser tab's) state. The page keeps these fields in its session state."""
+    """One visitor's (one browser tab's) state. The page keeps one in its session state."""
 
     ws: str | None = None        # their workspace: None until they keep something, while the store cannot be
                                  # read, or for a viewer without one
@@ -64,6 +68,18 @@ class Visitor:
     damaged: set[int] = field(default_factory=set)        # ids of runs found damaged (said once, then left out)
     examples: list[tuple[int | None, np.ndarray, int]] = field(default_factory=list)  # drawn digits: (id in the
                                                           # store, None when kept in the tab only; 28x28; label)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)  # one action at a time
+
+
+def _one_at_a_time(action):
+    """The action runs whole before the visitor's next one starts: a click's new script run may start while the
+    one it stopped is still in an action (Streamlit's fast reruns), and must not find it half done (a workspace
+    made, not yet the visitor's: the next training would make another)."""
+    @functools.wraps(action)
+    def whole(self, *args, **kwargs):
+        with self.visitor.lock:
+            return action(self, *args, **kwargs)
+    return whole
 
 
 def _unavailable(what: str, exc: StoreUnavailable) -> None:
@@ -71,7 +87,7 @@ def _unavailable(what: str, exc: StoreUnavailable) -> None:
 
 
 class Workspace:
-    """A visitor's actions, on their state (a :class:`Visitor`, or anything with its fields) and the server's parts:
+    """A visitor's actions, on their state (a :class:`Visitor`) and the server's parts:
     ``store`` opens the run store (StoreUnavailable while it cannot), ``live`` holds the trainings this server
     process runs by run id, ``stored_model`` rebuilds a stored run's model, ``unsaved`` holds the ids of ended
     runs whose result the store has not taken yet (their recorders keep trying). ``words``: the visitor's
@@ -90,6 +106,7 @@ class Workspace:
         self.unsaved = set() if unsaved is None else unsaved
 
     # ------------------------------------------------------------------ opening, once per visitor
+    @_one_at_a_time
     def open(self, ws: str | None, token: str | None) -> list[Notice]:
         """The address's share link (``token``) and workspace: a share link's viewer gets a workspace when they
         copy the run into one, not for looking."""
@@ -180,6 +197,7 @@ class Workspace:
                    load_blob=lambda: self.store().checkpoint(stored.id), unsaved_ids=self.unsaved,
                    here=job is not None or stored.owner == this_process(), tuned_from=stored.tuned_from)
 
+    @_one_at_a_time
     def load_runs(self) -> list[Notice]:
         """Read the workspace's runs into ``run_list`` (the tab's own after them)."""
         return self._load(settling=False)
@@ -244,6 +262,25 @@ class Workspace:
         return done[-1] if done else None
 
     # ------------------------------------------------------------------ the workspace's runs
+    @_one_at_a_time
+    def train(self, submit: Callable[[TrainConfig], Job], configs: list[TrainConfig],
+              tuned_from: int | None = None) -> tuple[list[Run], list[Notice]]:
+        """Hand each config to ``submit`` (the backend's, with the visitor's share; several, a sweep, as one
+        submission) and add its run (see :meth:`add_run`): the new runs, and what to tell the visitor. A setting
+        that cannot train, or a visitor with too many trainings, is a message, and ends the submitting."""
+        runs, notices = [], []
+        for config in configs:
+            try:
+                job = submit(config)  # a backend that cannot start (Ray unreachable) says so here
+            except ValueError as exc:
+                notices.append(Notice("error", say(exc, self.words)))
+                break
+            run, said = self.add_run(job, tuned_from)
+            runs.append(run)
+            notices += said
+        return runs, notices
+
+    @_one_at_a_time
     def add_run(self, job: Job, tuned_from: int | None = None) -> tuple[Run, list[Notice]]:
         """A new run for a submitted job (a fine-tune of ``tuned_from``: see playground.store.StoredRun): stored
         at once (in a workspace made for it on the visitor's first), its epochs written as they come (by a
@@ -278,6 +315,7 @@ class Workspace:
                                       "oldest unshared ones go first).").format(number=number, most=MAX_RUNS),
                        lasting=True) for number in numbers]
 
+    @_one_at_a_time
     def remove_run(self, number: int) -> list[Notice]:
         """Remove run ``number`` (stopping it first when it still trains)."""
         visitor = self.visitor
@@ -296,6 +334,7 @@ class Workspace:
         visitor.run_list = [r for r in visitor.run_list if r.number != number]
         return []
 
+    @_one_at_a_time
     def share_run(self, number: int, base_url: str) -> list[Notice]:
         """Make run ``number``'s read-only link under the page's address ``base_url`` (kept in ``share_links``
         to show beside the run)."""
@@ -314,6 +353,7 @@ class Workspace:
         self.visitor.share_links[number] = f"{base_url}/?run={token}"
         return []
 
+    @_one_at_a_time
     def unshare_run(self, number: int) -> list[Notice]:
         """Run ``number``'s share link stops working."""
         try:
@@ -334,6 +374,7 @@ class Workspace:
         return Notice("warning", self._("Run #{number} is no longer in this workspace (removed in another "
                                         "tab?).").format(number=number))
 
+    @_one_at_a_time
     def copy_shared(self) -> list[Notice]:
         """Copy the shared run on show into the visitor's workspace (made here for a viewer without one, only
         when the run is still there), and show that workspace; a run copied before is not copied again."""
@@ -368,6 +409,7 @@ class Workspace:
             _unavailable("reading drawn examples", exc)
             return []
 
+    @_one_at_a_time
     def settle_runs(self) -> tuple[bool, list[Notice]]:
         """At the start of a full script run: read the runs (marking those left by a stopped server interrupted
         in the store), drop those that ended with nothing to show or are damaged (saying why), say which could
@@ -405,6 +447,7 @@ class Workspace:
         return len(visitor.seen_done) < len(visitor.run_list), notices
 
     # ------------------------------------------------------------------ drawn handwriting examples
+    @_one_at_a_time
     def add_examples(self, images, labels) -> list[Notice]:
         """Keep drawn examples with the workspace (made for them on the visitor's first), up to MAX_EXAMPLES;
         in the tab only while the store cannot take them."""
@@ -428,6 +471,7 @@ class Workspace:
         visitor.examples += [(i, np.asarray(image, np.uint8), label) for i, image, label in zip(ids, images, labels)]
         return notices
 
+    @_one_at_a_time
     def undo_example(self) -> list[Notice]:
         """Forget the latest drawn example."""
         visitor = self.visitor
@@ -444,6 +488,7 @@ class Workspace:
         visitor.examples.pop()
         return []
 
+    @_one_at_a_time
     def load_examples_file(self, file, name: str) -> list[Notice]:
         """Add the examples of a ``.npz`` the page downloaded before (mnist_core.handwriting.load_examples)."""
         try:

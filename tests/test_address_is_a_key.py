@@ -44,7 +44,7 @@ def blocks_above(at, key):
 
 def test_the_sidebar_says_the_address_is_a_key_and_remove_asks_first(page):
     page.button(key="train").click().run()   # the first training makes the workspace the address then holds
-    for run in page.session_state.run_list:
+    for run in page.session_state.visitor.run_list:
         assert run.job is None or run.job.wait(10)
     page.run()
     assert any("Anyone with this address can change your runs: share runs with their Share link" in c.value
@@ -52,4 +52,4 @@ def test_the_sidebar_says_the_address_is_a_key_and_remove_asks_first(page):
     path, button = blocks_above(page.switch_page(RUNS).run(), "remove-1")
     assert "popover" in path and button.label == "Remove run #1 for good"   # a second, explicit click
     button.click().run()
-    assert not page.exception and page.session_state.run_list == []
+    assert not page.exception and page.session_state.visitor.run_list == []

@@ -45,7 +45,7 @@ def metric(at, name):
 
 def settle(at, timeout=180):
     """Trainings run in the background: wait for every run of this session, then redraw the page."""
-    for run in at.session_state.run_list:
+    for run in at.session_state.visitor.run_list:
         assert run.job is None or run.job.wait(timeout), f"run #{run.number} did not end within {timeout} s"
     at.run()
     assert not at.exception
@@ -115,7 +115,7 @@ def test_train_shows_accuracy_chart_and_a_run(app):
     assert float(metric(app, "Training time").value.split()[0]) > 0
     live = figure_titled(app, "Training")
     assert len(live["data"][0]["y"]) == 3  # one cost per epoch
-    assert dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": app.session_state.ws}
+    assert dict(app.query_params) == {"lr": "0.5", "epochs": "3", "ws": app.session_state.visitor.ws}
     table = app.switch_page(RUNS).run().dataframe[0].value
     assert len(table) == 1 and table["lr"][0] == "0.5" and table["epochs"][0] == 3
     # a second run is measured against the tutorial, never against the run before it
@@ -213,7 +213,7 @@ def test_sessions_do_not_share_runs(mnist_root, monkeypatch, trained):
     app = visit({"ws": ws})
     other = AppTest.from_file(APP, default_timeout=60)
     other.run()
-    assert len(app.session_state.run_list) == 1 and len(other.session_state.run_list) == 0
+    assert len(app.session_state.visitor.run_list) == 1 and len(other.session_state.visitor.run_list) == 0
 
 
 def test_choosing_a_model_brings_its_preset(app):
@@ -282,24 +282,25 @@ def test_a_second_visitor_waits_for_the_slot_then_trains(one_slot):
     first.query_params.update({"model": "cnn", "epochs": "5"})
     first.run(), second.run()
     first.button(key="train").click().run()
-    job = first.session_state.run_list[0].job
+    job = first.session_state.visitor.run_list[0].job
     while job.snapshot().batches_done == 0:                     # the first visitor's training is under way
         assert job.wait(0.05) is False
     second.sidebar.slider(key="epochs").set_value(1)
     second.button(key="train").click().run()
     assert any("Waiting for a free training slot: 0 trainings queued ahead" in i.value for i in second.info)
-    assert second.session_state.run_list[0].status == "queued"
+    assert second.session_state.visitor.run_list[0].status == "queued"
     first.button(key="stop").click().run()                     # the first visitor stops: the second goes next
     settle(second)
-    assert second.session_state.run_list[0].status == "completed" and metric(second, "Test accuracy").value.endswith("%")
+    assert second.session_state.visitor.run_list[0].status == "completed"
+    assert metric(second, "Test accuracy").value.endswith("%")
     settle(first)
-    assert first.session_state.run_list[0].status == "stopped"
+    assert first.session_state.visitor.run_list[0].status == "stopped"
 
 
 def test_clicks_during_a_training_do_not_end_it(app):
     app.sidebar.slider(key="epochs").set_value(8)
     app.button(key="train").click().run()
-    job = app.session_state.run_list[0].job
+    job = app.session_state.visitor.run_list[0].job
     app.sidebar.select_slider(key="lr").set_value(0.5).run()     # a slider moved mid-training
     app.sidebar.selectbox(key="preset").set_value("mlp").run()    # a preset chosen
     app.button(key="reset").click().run()
@@ -326,7 +327,7 @@ def test_an_unreachable_ray_cluster_is_a_message_and_the_page_stays_usable(mnist
         at.button(key="train").click().run()
         assert not at.exception
         assert any("Ray is not reachable" in e.value and "ray start --head" in e.value for e in at.error)
-        assert not at.session_state.run_list
+        assert not at.session_state.visitor.run_list
         assert any("Classified by the shipped pretrained model" in c.value for c in at.caption)  # drawing still works
     finally:
         st.cache_resource.clear()
@@ -345,8 +346,9 @@ def test_inside_views_for_every_model(mnist_root, monkeypatch, trained, model, v
     assert any("Test image #8: a 5" in c.value for c in app.caption)
     titles = [f["layout"].get("title", {}).get("text", "") for f in figures(app)]
     assert any(t.startswith("The model's map of 2,000 test digits") for t in titles)
-    app.selectbox(key="inside_mistake").set_value(int(app.session_state.run_list[0].evaluation.mistake_indices[0])).run()
-    assert app.number_input(key="inside_index").value == int(app.session_state.run_list[0].evaluation.mistake_indices[0])
+    first_mistake = int(app.session_state.visitor.run_list[0].evaluation.mistake_indices[0])
+    app.selectbox(key="inside_mistake").set_value(first_mistake).run()
+    assert app.number_input(key="inside_index").value == first_mistake
 
 
 # ------------------------------------------------------------------ runs that last and travel (playground.store)
@@ -357,13 +359,13 @@ def test_the_workspace_address_shows_its_runs_in_a_new_session(mnist_root, monke
     app = visit({"ws": ws})
     accuracy = metric(app, "Test accuracy").value
     again = visit(dict(app.query_params))                       # a reload, a new tab, another day
-    assert again.session_state.ws == app.session_state.ws
+    assert again.session_state.visitor.ws == app.session_state.visitor.ws
     assert metric(again, "Test accuracy").value == accuracy
     assert any("Classified by run #1" in c.value for c in again.caption)   # its model reads drawings
     again.switch_page(RUNS).run()
     assert list(again.dataframe[0].value["run"]) == [1]
     again.button(key="remove-1").click().run()
-    assert not visit(dict(app.query_params)).session_state.run_list   # removed for good
+    assert not visit(dict(app.query_params)).session_state.visitor.run_list   # removed for good
 
 
 def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monkeypatch, trained):
@@ -374,22 +376,23 @@ def test_a_share_link_is_read_only_and_its_model_reads_drawings(mnist_root, monk
     app.switch_page(RUNS).run()
     app.context["url"] = "https://demo.example/mnist/runs"     # the Runs page's address, as a browser sends it
     app.button(key="share-1").click().run()
-    link = app.session_state.share_links[1]
+    link = app.session_state.visitor.share_links[1]
     assert link.startswith("https://demo.example/mnist/?run=")  # the first page's address, not the Runs page's
     token = link.rsplit("?run=", 1)[1]
-    assert app.session_state.ws not in link and any(c.value == link for c in app.code)
+    assert app.session_state.visitor.ws not in link and any(c.value == link for c in app.code)
     viewer = visit({"run": token})
-    assert viewer.session_state.ws is None                     # looking makes no workspace
+    assert viewer.session_state.visitor.ws is None                     # looking makes no workspace
     assert metric(viewer, "Test accuracy").value == accuracy
     keys = {b.key for b in viewer.button}
     assert not {"train", "sweep", "remove-1", "share-1"} & keys and "copy-shared" in keys
     assert any("Classified by run #1" in c.value for c in viewer.caption)
     assert mistake_grid(viewer)
     viewer.button(key="copy-shared").click().run()
-    assert not viewer.exception and viewer.session_state.shared is None
-    assert [r.number for r in viewer.session_state.run_list] == [1]
-    assert viewer.session_state.ws != app.session_state.ws and viewer.query_params["ws"] == viewer.session_state.ws
-    assert [r.number for r in visit(dict(app.query_params)).session_state.run_list] == [1]  # the owner's stays
+    assert not viewer.exception and viewer.session_state.visitor.shared is None
+    assert [r.number for r in viewer.session_state.visitor.run_list] == [1]
+    mine = viewer.session_state.visitor.ws
+    assert mine != app.session_state.visitor.ws and viewer.query_params["ws"] == mine
+    assert [r.number for r in visit(dict(app.query_params)).session_state.visitor.run_list] == [1]  # the owner's stays
 
 
 @pytest.mark.parametrize("query, words", [
@@ -401,7 +404,8 @@ def test_bad_workspace_and_share_ids_are_messages_and_a_fresh_page(mnist_root, m
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
     at = visit(query)
     assert any(words in w.value for w in at.warning)
-    assert at.session_state.ws is None and not at.session_state.run_list    # a workspace comes with a first run
+    visitor = at.session_state.visitor
+    assert visitor.ws is None and not visitor.run_list                   # a workspace comes with a first run
     assert "ws" not in at.query_params and "run" not in at.query_params
 
 
@@ -418,7 +422,8 @@ def test_an_unreachable_store_keeps_the_run_in_the_tab(mnist_root, monkeypatch):
         assert any("run store is unavailable" in e.value for e in at.error)
         at.sidebar.slider(key="epochs").set_value(1)
         press(at)
-        assert metric(at, "Test accuracy").value.endswith("%") and [r.number for r in at.session_state.run_list] == [1]
+        assert metric(at, "Test accuracy").value.endswith("%")
+        assert [r.number for r in at.session_state.visitor.run_list] == [1]
         assert any("Classified by run #1" in c.value for c in at.caption)
         assert at.query_params["ws"] == "A" * 22                # kept for a reload once the store is back
         assert any("kept in this browser tab only" in c.value for c in at.sidebar.caption)
@@ -454,7 +459,7 @@ def test_a_run_left_by_a_stopped_server_shows_as_interrupted(mnist_root, monkeyp
         conn.execute(sa.text("UPDATE runs SET updated = updated - 3600 WHERE id = :id"), {"id": run.id})
     at = visit({"ws": ws})
     assert any("was interrupted after 1 epoch(s)" in w.value for w in at.warning)
-    assert at.session_state.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)
+    assert at.session_state.visitor.run_list[0].status == "interrupted" and not any(b.key == "stop" for b in at.button)
 
 
 def test_a_shared_run_without_a_model_shows_its_curve_and_drawings_use_the_shipped_model(mnist_root, monkeypatch):
@@ -471,7 +476,7 @@ def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, m
     store, ws = stored_runs(2)
     token = store.share(ws, 1)
     owner, viewer = visit({"ws": ws}).switch_page(RUNS).run(), visit({"ws": "not a workspace", "run": token})
-    assert viewer.session_state.ws is None                      # a bad ws beside a share link makes none
+    assert viewer.session_state.visitor.ws is None                      # a bad ws beside a share link makes none
     assert any("Copy to my workspace will make you a new one" in w.value for w in viewer.warning)
     store.remove_run(ws, 1)
     store.remove_run(ws, 2)                                     # both, in another tab
@@ -479,8 +484,9 @@ def test_a_run_removed_meanwhile_is_a_message_to_share_and_to_copy(mnist_root, m
     assert not owner.exception and any("no longer in this workspace" in w.value for w in owner.warning)
     viewer.button(key="copy-shared").click().run()
     assert not viewer.exception and any("removed by its owner" in w.value for w in viewer.warning)
-    assert viewer.session_state.shared is None and viewer.session_state.ws is None   # nothing kept: no workspace
-    assert not viewer.session_state.run_list
+    visitor = viewer.session_state.visitor
+    assert visitor.shared is None and visitor.ws is None                  # nothing kept: no workspace
+    assert not viewer.session_state.visitor.run_list
 
 
 def test_a_run_let_go_at_the_cap_is_still_said_when_the_training_has_ended(mnist_root, monkeypatch):
@@ -490,7 +496,8 @@ def test_a_run_let_go_at_the_cap_is_still_said_when_the_training_has_ended(mnist
     at = visit({"ws": ws, "epochs": "1"})
     press(at)                                                   # Train, then the redraw when it ended
     assert any("Run #1 was let go" in i.value for i in at.info)
-    assert [r.number for r in at.session_state.run_list][:2] == [2, 3] and len(at.session_state.run_list) == MAX_RUNS
+    runs = at.session_state.visitor.run_list
+    assert [r.number for r in runs][:2] == [2, 3] and len(runs) == MAX_RUNS
 
 
 def test_an_unreadable_keep_days_setting_is_a_message_and_the_default(mnist_root, monkeypatch):
@@ -501,7 +508,7 @@ def test_an_unreadable_keep_days_setting_is_a_message_and_the_default(mnist_root
         at = visit({"ws": "A" * 22})
         said = [e for e in at.error if "MNIST_KEEP_DAYS must be a whole number" in e.value and "kept 30 days" in e.value]
         assert len(said) == 1                                   # once, not wherever the cached store is used
-        assert any("unseen for 30 days" in w.value for w in at.warning) and at.session_state.ws is None
+        assert any("unseen for 30 days" in w.value for w in at.warning) and at.session_state.visitor.ws is None
     finally:
         st.cache_resource.clear()
 

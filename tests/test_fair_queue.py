@@ -118,12 +118,33 @@ def page(mnist_root, monkeypatch, held):
 def test_the_page_says_when_a_visitor_has_too_many_trainings(page):
     for _ in range(2):
         page.button(key="train").click().run()
-    assert not page.exception and len(page.session_state.run_list) == 2 and not page.error
+    assert not page.exception and len(page.session_state.visitor.run_list) == 2 and not page.error
     page.button(key="sweep").click().run()
     assert [e.value for e in page.error] == ["You have 2 trainings queued or running; wait for one to end or "
                                              "stop one."]
-    assert len(page.session_state.run_list) == 2               # nothing of the sweep was queued
+    assert len(page.session_state.visitor.run_list) == 2               # nothing of the sweep was queued
     page.button(key="stop").click().run()                      # Stop ends this visitor's trainings...
-    assert all(r.job.wait(10) for r in page.session_state.run_list)
+    assert all(r.job.wait(10) for r in page.session_state.visitor.run_list)
     page.button(key="sweep").click().run()                     # ...and the sweep's four go in as one
-    assert not page.error and [r.config.lr for r in page.session_state.run_list[-4:]] == [0.001, 0.01, 0.1, 1.0]
+    assert not page.error and [r.config.lr for r in page.session_state.visitor.run_list[-4:]] == [0.001, 0.01, 0.1, 1.0]
+
+
+def test_a_click_that_cuts_the_script_run_short_never_loses_its_training(page, monkeypatch):
+    """Another click stops the script run at its next Streamlit call (the page's next element, or its next read or
+    write of session state) and starts a new one. Stopped right after the backend took the training, the run is
+    kept all the same: in the tab, in the store, and in the workspace the next training goes to."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    real = ThreadBackend.submit
+
+    def submit_then_cut_short(backend, *args, **kwargs):
+        job = real(backend, *args, **kwargs)
+        get_script_run_ctx().script_requests.request_stop()    # what a second click does to this script run
+        return job
+    monkeypatch.setattr(ThreadBackend, "submit", submit_then_cut_short)
+    page.button(key="train").click().run()
+    monkeypatch.setattr(ThreadBackend, "submit", real)
+    page.run()
+    [run] = page.session_state.visitor.run_list
+    assert run.job is not None and not run.done and page.session_state.visitor.ws == run.stored.workspace
+    page.button(key="train").click().run()
+    assert [r.stored.workspace for r in page.session_state.visitor.run_list] == [run.stored.workspace] * 2

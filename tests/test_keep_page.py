@@ -17,12 +17,13 @@ def test_a_first_visit_gets_its_workspace_and_address_when_it_trains(mnist_root,
     before = workspace_rows()
     at = visit({"epochs": "1"}, timeout=180)
     at.run()                                                        # a rerun is no visit either
-    assert at.session_state.ws is None and "ws" not in at.query_params and workspace_rows() == before
+    assert at.session_state.visitor.ws is None and "ws" not in at.query_params and workspace_rows() == before
     at.button(key="train").click().run()
-    run = at.session_state.run_list[0]
+    run = at.session_state.visitor.run_list[0]
     assert run.job is None or run.job.wait(180)
     at.run()
-    assert at.session_state.ws and at.query_params["ws"] == at.session_state.ws and workspace_rows() == before + 1
+    ws = at.session_state.visitor.ws
+    assert ws and at.query_params["ws"] == ws and workspace_rows() == before + 1
 
 
 def test_the_share_page_says_how_long_its_link_works(mnist_root, monkeypatch):

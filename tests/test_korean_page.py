@@ -79,7 +79,7 @@ def english_left(at) -> list[str]:
 
 
 def settle(at):
-    for run in at.session_state.run_list:
+    for run in at.session_state.visitor.run_list:
         assert run.job is None or run.job.wait(180)
     at.run()
     assert not at.exception
@@ -127,7 +127,7 @@ def test_switching_language_keeps_the_settings_and_the_runs(page):
     at.segmented_control(key="lang").set_value("ko").run()
     assert not at.exception
     assert (at.session_state.lr, at.session_state.epochs) == (0.5, 1)
-    assert len(at.session_state.run_list) == 1
+    assert len(at.session_state.visitor.run_list) == 1
     assert at.query_params["lang"] == "ko" and at.query_params["lr"] == "0.5"
     assert "실행 #1의 오답" in [h.value for h in at.subheader]
     assert english_left(at) == []

@@ -27,8 +27,8 @@ def show_compare(runs):
     import streamlit as st
 
     from dashboard.compare import compare_section
-    st.session_state.run_list = runs
-    st.session_state.share_links = {}
+    from playground.workspace import Visitor
+    st.session_state.visitor = Visitor(run_list=runs)
     compare_section()
 
 
@@ -76,8 +76,8 @@ def show_live(runs):
     import streamlit as st
 
     from dashboard.training import live
-    st.session_state.run_list = runs
-    st.session_state.seen_done = {r.number for r in runs if r.done}
+    from playground.workspace import Visitor
+    st.session_state.visitor = Visitor(run_list=runs, seen_done={r.number for r in runs if r.done})
     live()
 
 
@@ -104,8 +104,9 @@ def show_sidebar():
 
     from dashboard.settings import tutorial_settings
     from dashboard.sidebar import sidebar
-    if "ws" not in st.session_state:  # what the page's session holds (dashboard.session), no store needed
-        st.session_state.update(tutorial_settings(), ws=None, unread={}, store_down=False)
+    from playground.workspace import Visitor
+    if "visitor" not in st.session_state:  # what the page's session holds (dashboard.session), no store needed
+        st.session_state.update(tutorial_settings(), visitor=Visitor())
     sidebar()
 
 
@@ -236,8 +237,8 @@ def show_live_after_waiting(runs):
     import streamlit as st
 
     from dashboard import training
-    st.session_state.run_list = runs
-    st.session_state.seen_done = set()
+    from playground.workspace import Visitor
+    st.session_state.visitor = Visitor(run_list=runs)
     st.session_state.passes = st.session_state.get("passes", 0) + 1
     if st.session_state.passes == 1:
         st.session_state.live_refresh = training.QUEUED_REFRESH_SECONDS  # set by the whole run while it waited
@@ -250,7 +251,8 @@ def show_refresh(runs):
     import streamlit as st
 
     from dashboard import training
-    st.session_state.run_list = runs
+    from playground.workspace import Visitor
+    st.session_state.visitor = Visitor(run_list=runs)
     training.refresh_seconds()
 
 

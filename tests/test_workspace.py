@@ -221,6 +221,51 @@ def test_a_new_run_is_recorded_by_the_server_not_the_visitor(store):
     assert not live and back.status == "completed" and len(back.epochs) == 2
 
 
+def test_a_visitors_second_script_run_waits_for_the_first_ones_action_and_uses_its_workspace(store):
+    """A click starts a new script run while the one it stopped may still be in an action (Streamlit's fast
+    reruns): the second's training waits for the first's to be kept, and goes to the workspace it made, never a
+    second one that the visitor's address would not name."""
+    visitor, jobs = Visitor(), []
+    inside, go_on = threading.Event(), threading.Event()
+
+    def slow_submit(config):                                        # the first training, slow to be taken
+        inside.set()
+        go_on.wait(10)
+        jobs.append(Job(config))
+        return jobs[-1]
+    first = threading.Thread(target=workspace(store, visitor).train, args=(slow_submit, [TrainConfig(seed=1)]))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=workspace(store, visitor).train,
+                              args=(lambda config: jobs.append(Job(config)) or jobs[-1], [TrainConfig(seed=2)]))
+    second.start()
+    time.sleep(0.2)                                                 # the second is in, or waiting at, its action
+    go_on.set()
+    first.join(10), second.join(10)
+    assert [r.config.seed for r in visitor.run_list] == [1, 2] and [r.number for r in visitor.run_list] == [1, 2]
+    assert {r.stored.workspace for r in visitor.run_list} == {visitor.ws}
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar() == 1
+    for job in jobs:
+        job.finish(a_result())
+
+
+def test_training_stops_at_the_first_refusal_and_keeps_what_went_before(store):
+    visitor, taken = Visitor(), []
+
+    def submit(config):
+        if len(taken) == 2:
+            raise ValueError("You have 2 trainings queued or running; wait for one to end or stop one.")
+        taken.append(Job(config))
+        return taken[-1]
+    runs, notices = workspace(store, visitor).train(submit, [TrainConfig(lr=lr) for lr in (0.01, 0.1, 1.0, 10.0)])
+    assert [r.config.lr for r in runs] == [0.01, 0.1] and visitor.run_list == runs
+    assert [(n.level, n.message) for n in notices] == [
+        ("error", "You have 2 trainings queued or running; wait for one to end or stop one.")]
+    for job in taken:
+        job.finish(a_result())
+
+
 def test_a_run_the_store_cannot_take_is_kept_in_the_tab(store):
     visitor = Visitor(ws=store.new_workspace())
     run, notices = Workspace(visitor, unreachable, {}, lambda run_id: None).add_run(Job(TrainConfig()))

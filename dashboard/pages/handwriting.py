@@ -3,13 +3,11 @@
 A shared run's viewer reads photos with its model; teaching needs a workspace of one's own.
 """
 
-import streamlit as st
-
-from dashboard import navigation
+from dashboard import navigation, session
 from dashboard.handwriting import handwriting_section
 from dashboard.upload import upload_section
 
 navigation.follow_runs()
-if st.session_state.shared is None:
+if session.visitor().shared is None:
     handwriting_section()
 upload_section()

@@ -56,7 +56,7 @@ def mistakes(run) -> None:
 st.title("MNIST Playground")
 st.caption(_("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
              "(~90%) upwards. Change a setting, press Train, and compare."))
-if st.session_state.shared is not None:
-    shared_card(st.session_state.shared)
+if session.visitor().shared is not None:
+    shared_card(session.visitor().shared)
 else:
     card()
