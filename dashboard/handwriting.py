@@ -82,10 +82,11 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
     not held out; remember what to compare afterwards."""
     images, labels = examples()
     train_idx, held_idx = held_out_split(labels)
-    backend, who = resources.backend(), training.owner()  # read before the action (dashboard.session says why)
+    who = training.owner()  # read before the action (dashboard.session says why)
 
-    def submit(config):  # examples the fine-tune cannot take are refused here too (a ValueError)
-        return backend.submit(config, start=fine_tune_start(model, images[train_idx], labels[train_idx]), owner=who)
+    def submit(config):  # a backend that cannot start, or examples the fine-tune cannot take: a refusal
+        start = fine_tune_start(model, images[train_idx], labels[train_idx])
+        return resources.backend().submit(config, start=start, owner=who)
     runs, notices = session.train(submit, [fine_tune_config(base_config)], tuned_from)
     if not runs:  # refused: said beside the drawings
         st.session_state.hw_notices = notices

@@ -41,8 +41,9 @@ def submit(configs: list[TrainConfig]) -> None:
     """Hand each config to the backend, several (a sweep) as one submission, and keep their runs; a setting that
     cannot train, or a visitor with too many trainings queued, is a message, not a run."""
     group = uuid.uuid4().hex if len(configs) > 1 else None
-    backend, who = resources.backend(), owner()  # read before the action (dashboard.session says why)
-    _, notices = session.train(lambda config: backend.submit(config, owner=who, group=group), configs)
+    who = owner()  # read before the action (dashboard.session says why); a backend that cannot start (Ray
+    # unreachable) raises in the action, before any training is submitted, and is said as a refusal is
+    _, notices = session.train(lambda config: resources.backend().submit(config, owner=who, group=group), configs)
     session.notify(notices)
     if session.visitor().ws is not None and st.query_params.get("ws") != session.visitor().ws:
         st.query_params["ws"] = session.visitor().ws  # the first training made the workspace: the address keeps it now

@@ -167,9 +167,8 @@ def _check_layout(path: Path, stem: str, folder: str) -> None:
         with open(path, "rb") as f:
             head = f.read(header_len)
     except OSError as exc:
-        raise DataError(N_("{path}: could not be read ({reason}). Check that this user may read it, or delete it "
-                           "so that it is downloaded again, or copy a good copy there (mnist's four files live in "
-                           "<root>/{folder}/raw/)."), path=path, reason=exc.strerror, folder=folder.lower()) from None
+        raise DataError(N_("{path}: could not be read ({reason}). Check that this user may read it. {fix}"),
+                        path=path, reason=exc.strerror, fix=_fix(folder)) from None
     if len(head) < header_len or struct.unpack(">I", head[:4])[0] != magic:
         raise DataError(N_("{path}: not an IDX file of the expected kind (bad header). {fix}"), path=path,
                         fix=_fix(folder))

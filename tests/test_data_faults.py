@@ -26,7 +26,9 @@ def test_a_file_the_system_refuses_to_read(mnist_root, tmp_path, offline):
     raw = copy_raw(mnist_root, tmp_path)
     (raw / "train-images-idx3-ubyte").unlink()
     (raw / "train-images-idx3-ubyte").symlink_to("/proc/self/mem")
-    with pytest.raises(DataError, match=r"could not be read \("):
+    with pytest.raises(DataError, match=r"could not be read \(.+\)\. Check that this user may read it\. Delete it so "
+                                        r"that it is downloaded again, or copy a good copy there \(MNIST's four "
+                                        r"files live in <root>/MNIST/raw/\)\.$"):
         load_mnist(tmp_path)
 
 
