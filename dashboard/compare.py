@@ -104,8 +104,9 @@ def compare_section() -> None:
             with row.popover(_("Remove")):  # no undo: a second, explicit click
                 st.button(_("Remove run #{number} for good").format(number=r.number), key=f"remove-{r.number}",
                           type="primary", on_click=session.remove_run, args=(r.number,))
-            if r.number in session.visitor().share_links:
-                st.code(session.visitor().share_links[r.number], language=None)
+            link = session.visitor().share_links.get(r.number)
+            if link is not None:
+                st.code(link, language=None)
                 st.caption(_("Anyone with this link sees this run read-only; it is not your workspace's address."))
 
 

@@ -21,8 +21,9 @@ def shared_sidebar(run: Run) -> None:
         st.button(_("Copy to my workspace"), key="copy-shared", type="primary", on_click=session.copy_shared,
                   width="stretch", help=_("Keep this run beside your own, to compare and build on it."))
         lang = "&".join(f"{k}={v}" for k, v in i18n.in_address().items())
-        if session.visitor().ws is not None:  # the address named the viewer's own workspace too
-            st.link_button(_("Back to my workspace"), f"?ws={session.visitor().ws}" + (f"&{lang}" if lang else ""),
+        ws = session.visitor().ws
+        if ws is not None:  # the address named the viewer's own workspace too
+            st.link_button(_("Back to my workspace"), f"?ws={ws}" + (f"&{lang}" if lang else ""),
                            width="stretch")
         else:
             st.link_button(_("Start a workspace of my own"), f"?{lang}", width="stretch",

@@ -101,11 +101,11 @@ def settings_note() -> None:
 
 def sync_url(settings: dict) -> None:
     """The address: the settings (differences from the model's preset) and the visitor's workspace."""
-    wanted = to_query(settings)
-    if session.visitor().ws is not None:
-        wanted["ws"] = session.visitor().ws
+    wanted, visitor = to_query(settings), session.visitor()
+    if visitor.ws is not None:
+        wanted["ws"] = visitor.ws
     wanted.update(i18n.in_address())
-    wanted.update(session.visitor().unread)  # what the store could not read stays, for a reload once it is back
+    wanted.update(visitor.unread)  # what the store could not read stays, for a reload once it is back
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 

@@ -45,8 +45,9 @@ def submit(configs: list[TrainConfig]) -> None:
     # unreachable) raises in the action, before any training is submitted, and is said as a refusal is
     _, notices = session.train(lambda config: resources.backend().submit(config, owner=who, group=group), configs)
     session.notify(notices)
-    if session.visitor().ws is not None and st.query_params.get("ws") != session.visitor().ws:
-        st.query_params["ws"] = session.visitor().ws  # the first training made the workspace: the address keeps it now
+    ws = session.visitor().ws
+    if ws is not None and st.query_params.get("ws") != ws:
+        st.query_params["ws"] = ws  # the first training made the workspace: the address keeps it now
 
 
 def training_section(configs: list[TrainConfig]) -> None:

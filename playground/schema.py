@@ -141,10 +141,10 @@ def _upgrade_to_v3(conn) -> None:
     if conn.dialect.name != "sqlite":
         return
     for table in (runs_table, examples_table):
-        new = f"{table.name}_v3"
-        if _sqlite_autoincrements(conn, table.name):
+        new, made_with_it = f"{table.name}_v3", _sqlite_autoincrements(conn, table.name)
+        if made_with_it:
             continue
-        if _sqlite_autoincrements(conn, table.name) is not None:  # the old table: copied whole, then dropped
+        if made_with_it is not None:  # the old table: copied whole, then dropped
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {new}"))   # a copy cut short starts again
             create = str(sa.schema.CreateTable(table).compile(dialect=conn.dialect))
             conn.execute(sa.text(create.replace(f"CREATE TABLE {table.name} ", f"CREATE TABLE {new} ", 1)))

@@ -6,12 +6,12 @@ session and hands it to a :class:`Workspace` together with the server's parts
 (the run store, the trainings it runs, the models it rebuilt). An action runs
 whole, one at a time per visitor (a click's new script run may start while the
 one it stopped is still in an action), and touches nothing of the page's, so
-nothing stops it half done. Actions never draw: they return what the visitor is to be told (:class:`Notice`), in
-words for a visitor; what went wrong inside goes to the server's log. A
-workspace is made when the visitor first keeps something (a run, a copy, a
-drawn example), never for looking. A read never writes: a run left by a
-stopped server shows as interrupted when read, and is marked so in the store
-when the visitor's runs are settled.
+nothing stops it half done. Actions never draw: they return what the visitor
+is to be told (:class:`Notice`), in words for a visitor; what went wrong
+inside goes to the server's log. A workspace is made when the visitor first
+keeps something (a run, a copy, a drawn example), never for looking. A read
+never writes: a run left by a stopped server shows as interrupted when read,
+and is marked so in the store when the visitor's runs are settled.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def mistakes(run) -> None:
 st.title("MNIST Playground")
 st.caption(_("Handwritten-digit recognition with PyTorch: from the tutorial's softmax regression "
              "(~90%) upwards. Change a setting, press Train, and compare."))
-if session.visitor().shared is not None:
-    shared_card(session.visitor().shared)
+shared = session.visitor().shared
+if shared is not None:
+    shared_card(shared)
 else:
     card()
