@@ -82,7 +82,10 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
     not held out; remember what to compare afterwards."""
     images, labels = examples()
     train_idx, held_idx = held_out_split(labels)
-    who = training.owner()  # read before the action (dashboard.session says why)
+    before = {"source": source, "held_images": images[held_idx], "held_labels": labels[held_idx],
+              "held_before": accuracy_on(model, images[held_idx], labels[held_idx]),
+              "test_before": test_accuracy_of(model), "trained_on": len(train_idx)}
+    tunes, who = st.session_state.hw_tunes, training.owner()  # read before the action (dashboard.session says why)
 
     def submit(config):  # a backend that cannot start, or examples the fine-tune cannot take: a refusal
         start = fine_tune_start(model, images[train_idx], labels[train_idx])
@@ -91,14 +94,9 @@ def fine_tune(model, base_config, source: str, tuned_from: int) -> None:
     if not runs:  # refused: said beside the drawings
         st.session_state.hw_notices = notices
         return
-    session.notify(notices)
-    [run] = runs
+    tunes.append({"run": runs[0].number, **before})  # kept before the next Streamlit call, where a click stops us
     st.session_state.hw_rerun = True   # the whole page follows the new run (Training, live)
-    base_accuracy = test_accuracy_of(model)
-    st.session_state.hw_tunes.append({
-        "run": run.number, "source": source, "held_images": images[held_idx], "held_labels": labels[held_idx],
-        "held_before": accuracy_on(model, images[held_idx], labels[held_idx]), "test_before": base_accuracy,
-        "trained_on": len(train_idx)})
+    session.notify(notices)
 
 
 @st.fragment

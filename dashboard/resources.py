@@ -26,10 +26,11 @@ from playground.store import RunStore
 GIL_SWITCH_SECONDS = 0.0005
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def backend():
     """Where trainings run: ``MNIST_BACKEND`` (thread, the default, or ray: ``RAY_ADDRESS``'s cluster, else a
-    local Ray that ends with this server); one per server process."""
+    local Ray that ends with this server); one per server process. Asked for inside the visitor's submitting
+    action (dashboard.session), so it draws nothing: a spinner is a Streamlit call, where a click stops a run."""
     b = get_backend()
     if b.name == "thread":
         sys.setswitchinterval(GIL_SWITCH_SECONDS)

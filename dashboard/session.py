@@ -27,27 +27,29 @@ def visitor() -> Visitor:
     return st.session_state.visitor
 
 
-def workspace() -> Workspace:
-    """This visitor's actions on their state and the server's store and trainings."""
-    return Workspace(visitor(), resources.store, resources.live_jobs(), resources.stored_model,
+def workspace(state: Visitor | None = None) -> Workspace:
+    """This visitor's actions on their state (or on ``state``) and the server's store and trainings."""
+    return Workspace(state or visitor(), resources.store, resources.live_jobs(), resources.stored_model,
                      resources.unsaved_runs(), words=i18n.words())
 
 
 def init_session() -> None:
-    """Once per browser tab: the language, the settings and the workspace (or the shared run) from the address."""
+    """Once per browser tab: the language, the settings and the workspace (or the shared run) from the address.
+    The visitor is put in session state last: a first script run stopped before then opens the tab again."""
     ss = st.session_state
     i18n.init_language()
     if "visitor" in ss:
         return
-    ss.canvas_key = 0
-    ss.notices = []
-    ss.lasting = []      # notes kept on show until the next training is submitted (runs ended empty, let go)
-    ss.visitor = Visitor()
     params = st.query_params.to_dict()
     settings = from_query(params)
     for key in KEYS:
         ss[key] = settings[key]
-    notify(workspace().open(params.get("ws"), params.get("run")))
+    opened = Visitor()
+    said = workspace(opened).open(params.get("ws"), params.get("run"))
+    ss.canvas_key = 0
+    ss.notices = [(n.level, n.message) for n in said if not n.lasting]
+    ss.lasting = [(n.level, n.message) for n in said if n.lasting]  # kept on show until the next training
+    ss.visitor = opened
 
 
 def notify(notices: list[Notice]) -> None:

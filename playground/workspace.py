@@ -290,8 +290,13 @@ class Workspace:
             if visitor.store_down:  # a new workspace now would hide the one the address names
                 raise StoreUnavailable("the workspace in the address could not be read")
             store = self.store()
-            stored, let_go = store.add_run(visitor.ws, job.config.to_dict(), owner=this_process(),
-                                           tuned_from=tuned_from)
+            try:
+                stored, let_go = store.add_run(visitor.ws, job.config.to_dict(), owner=this_process(),
+                                               tuned_from=tuned_from)
+            except UnknownWorkspace:  # removed meanwhile (unseen for keep_days()): the training is kept all the same
+                stored, let_go = store.add_run(None, job.config.to_dict(), owner=this_process(),
+                                               tuned_from=tuned_from)
+                notices.append(self._removed_meanwhile())
         except StoreUnavailable as exc:
             _unavailable("adding a run", exc)
             run = Run(max([r.number for r in visitor.run_list], default=0) + 1, job, tuned_from=tuned_from)
@@ -307,6 +312,11 @@ class Workspace:
             notices += self._let_go(let_go)
         visitor.run_list.append(run)
         return run, notices
+
+    def _removed_meanwhile(self) -> Notice:
+        return Notice("warning", self._("Your workspace was removed while this tab was open (workspaces unseen for "
+                                        "{days} days are): what you just made starts a new one, in the page's "
+                                        "address now.").format(days=keep_days()))
 
     def _let_go(self, numbers: list[int]) -> list[Notice]:
         visitor = self.visitor
@@ -461,7 +471,11 @@ class Workspace:
         try:
             if visitor.store_down:
                 raise StoreUnavailable("the workspace in the address could not be read")
-            ws, ids = self.store().add_examples(visitor.ws, images, labels)
+            try:
+                ws, ids = self.store().add_examples(visitor.ws, images, labels)
+            except UnknownWorkspace:  # removed meanwhile (unseen for keep_days()): the drawings are kept all the same
+                ws, ids = self.store().add_examples(None, images, labels)
+                notices.append(self._removed_meanwhile())
         except StoreUnavailable as exc:
             _unavailable("keeping drawn examples", exc)
             ws, ids = visitor.ws, [None] * len(images)

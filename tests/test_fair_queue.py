@@ -148,3 +148,29 @@ def test_a_click_that_cuts_the_script_run_short_never_loses_its_training(page, m
     assert run.job is not None and not run.done and page.session_state.visitor.ws == run.stored.workspace
     page.button(key="train").click().run()
     assert [r.stored.workspace for r in page.session_state.visitor.run_list] == [run.stored.workspace] * 2
+
+
+def test_a_first_script_run_cut_short_opens_the_tab_again(mnist_root, monkeypatch):
+    """A tab's first script run can be stopped anywhere too: stopped while it writes the address's settings into
+    session state, the next run opens the tab whole, with the address's workspace and settings."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import session
+    from helpers import ROOT
+    from playground.store import RunStore
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_root))
+    ws, real, calls = RunStore().new_workspace(), session.from_query, []
+
+    def read_then_cut_short(params):
+        calls.append(params)
+        if len(calls) == 1:
+            get_script_run_ctx().script_requests.request_stop()    # the next session-state write stops the run
+        return real(params)
+    monkeypatch.setattr(session, "from_query", read_then_cut_short)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params.update({"ws": ws, "epochs": "3"})
+    at.run()
+    at.run()
+    assert not at.exception and len(calls) == 2
+    assert at.session_state.visitor.ws == ws and at.sidebar.slider(key="epochs").value == 3

@@ -266,6 +266,21 @@ def test_training_stops_at_the_first_refusal_and_keeps_what_went_before(store):
         job.finish(a_result())
 
 
+def test_a_training_or_drawing_whose_workspace_was_removed_meanwhile_starts_a_new_one(store):
+    """The tab kept a workspace the store has since removed (unseen for its keep days): the training the
+    backend has taken, or the drawing, is kept all the same, in a new workspace, and the visitor is told."""
+    visitor, taken = Visitor(ws=store.new_workspace()), []
+    store.prune(keep_days=-1)                                       # every workspace is unseen for too long
+    runs, notices = workspace(store, visitor).train(lambda config: taken.append(Job(config)) or taken[-1],
+                                                    [TrainConfig()])
+    assert levels(notices) == ["warning"] and "what you just made starts a new one" in notices[0].message
+    assert [r.stored.workspace for r in runs] == [visitor.ws] and store.has_workspace(visitor.ws)
+    taken[0].finish(a_result())
+    store.prune(keep_days=-1)                                       # and again, before a drawing is kept
+    notices = workspace(store, visitor).add_examples(np.zeros((1, 28, 28), np.uint8), [4])
+    assert levels(notices) == ["warning"] and [label for _, _, label in store.examples(visitor.ws)] == [4]
+
+
 def test_a_run_the_store_cannot_take_is_kept_in_the_tab(store):
     visitor = Visitor(ws=store.new_workspace())
     run, notices = Workspace(visitor, unreachable, {}, lambda run_id: None).add_run(Job(TrainConfig()))
